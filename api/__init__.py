@@ -1,0 +1,1 @@
+"""The Confiotes Django project."""

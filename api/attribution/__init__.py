@@ -1,0 +1,1 @@
+"""The attribution app of Confiotes."""

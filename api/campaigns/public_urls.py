@@ -1,0 +1,3 @@
+"""Public, unversioned URLs (the short tracking redirect ``/r/<code>``)."""
+
+urlpatterns: list = []

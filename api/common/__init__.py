@@ -1,0 +1,1 @@
+"""What every app shares: the error shape, pagination, permissions, health, demo data."""

@@ -1,0 +1,91 @@
+"""drf-spectacular hooks: every operation documents the common error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The common error shape of every 4xx and 5xx answer.",
+    "properties": {
+        "code": {"type": "string", "description": "Stable machine code, e.g. `validation_error`."},
+        "message": {"type": "string", "description": "A sentence for a human."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "nullable": True, "description": "Path such as `lines[2].quantity`."},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+                "required": ["field", "code", "message"],
+            },
+        },
+    },
+    "required": ["code", "message", "errors"],
+    "additionalProperties": True,
+}
+
+_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": ("Invalid input", {"code": "validation_error", "message": "The request is invalid: phone: Enter a valid phone number.",
+                              "errors": [{"field": "phone", "code": "invalid", "message": "Enter a valid phone number."}]}),
+    "401": ("Not authenticated", {"code": "not_authenticated",
+                                  "message": "Authentication credentials were not provided.", "errors": []}),
+    "403": ("Forbidden", {"code": "permission_denied", "message": "Only Confiotes staff may use this endpoint.",
+                          "errors": []}),
+    "404": ("Not found", {"code": "not_found", "message": "Not found.", "errors": []}),
+    "409": ("Conflict", {"code": "conflict", "message": "The request contradicts the current state.", "errors": []}),
+    "429": ("Throttled", {"code": "throttled", "message": "Request was throttled.", "errors": [], "retry_after": 12}),
+    "500": ("Server error", {"code": "server_error", "message": "An internal error occurred. It has been logged.",
+                             "errors": []}),
+}
+_DESCRIPTIONS = {
+    "400": "Invalid input; nothing was changed.",
+    "401": "Missing or invalid credentials.",
+    "403": "Authenticated, but not allowed.",
+    "404": "No such resource (or not yours).",
+    "409": "Conflicts with the current state; nothing was changed.",
+    "429": "Too many requests; retry after `Retry-After` seconds.",
+    "500": "Internal error; no detail is disclosed.",
+}
+
+
+def _error_response(status: str) -> dict[str, Any]:
+    name, example = _EXAMPLES[status]
+    return {
+        "description": _DESCRIPTIONS[status],
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"},
+                "examples": {name.replace(" ", ""): {"value": example, "summary": name}},
+            }
+        },
+    }
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Add the common error responses that apply to each operation, unless the view documented its own."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            wanted = ["500"]
+            if operation.get("security") and operation["security"] != [{}]:
+                wanted += ["401", "403"]
+            if method in ("post", "put", "patch") or operation.get("parameters"):
+                wanted.append("400")
+            if "{" in path:
+                wanted.append("404")
+            for status in wanted:
+                responses.setdefault(status, _error_response(status))
+            for status, response in list(responses.items()):
+                # Views declare other statuses (409, 429) with ``ErrorSerializer``; give them an example too.
+                if status in _EXAMPLES and "content" in response:
+                    media = response["content"].get("application/json", {})
+                    if media.get("schema", {}).get("$ref") in ("#/components/schemas/Error",
+                                                                "#/components/schemas/Error_"):
+                        media.setdefault("examples", _error_response(status)["content"]["application/json"]["examples"])
+    return result
