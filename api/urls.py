@@ -11,7 +11,7 @@ handler403 = "api.common.exceptions.json_403"
 handler404 = "api.common.exceptions.json_404"
 handler500 = "api.common.exceptions.json_500"
 
-api_v1 = [
+api_v1: list = [
     path("", include("api.common.urls")),
     path("auth/token", StaffTokenView.as_view(), name="auth-token"),
     path("", include("api.contacts.urls")),

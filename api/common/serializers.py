@@ -12,7 +12,7 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable machine code, e.g. `validation_error`, `not_found`.")
     message = serializers.CharField(help_text="A sentence for a human.")
-    errors = ErrorItemSerializer(many=True)
+    errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 
 
 class _CheckSerializer(serializers.Serializer):
