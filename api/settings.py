@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "api.contacts",
     "api.orders",
     "api.campaigns",
+    "api.nurture",
     "api.attribution",
 ]
 
@@ -103,13 +105,23 @@ if IS_SQLITE:
     }
     # A file (not :memory:) so that a real Celery worker started by a test sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per test process, so that concurrent runs on one server do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Under pytest each run has its own prefix, so runs sharing one Redis do not mix keys.
+            "KEY_PREFIX": f"test-{os.getpid()}" if "pytest" in sys.modules else "confiotes",
+        }
+    }
 else:
     # A file cache is shared by the web, worker and beat processes of a local run.
     CACHES = {

@@ -17,6 +17,7 @@ api_v1: list = [
     path("", include("api.contacts.urls")),
     path("", include("api.orders.urls")),
     path("", include("api.campaigns.urls")),
+    path("", include("api.nurture.urls")),
     path("", include("api.attribution.urls")),
 ]
 

@@ -46,10 +46,6 @@ socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
-def pytest_configure(config):
-    os.environ.setdefault("PARTNER_WEBHOOKS_ALLOW_LOOPBACK", "1")
-
-
 def pytest_sessionstart(session):
     if os.environ.get("CONFIOTES_REQUIRE_SERVICES") != "1":
         return

@@ -1,0 +1,1 @@
+"""Telegram bot and nurture engine: sequences, outbound messages, broadcasts, lead score."""
