@@ -194,7 +194,32 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.common.schema.add_error_responses",
     ],
-    "ENUM_NAME_OVERRIDES": {},
+    # Stable names for choice sets whose field names (``status``, ``state``, ``kind``) recur across
+    # apps; drf-spectacular would otherwise suffix them with a hash and warn.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "api.orders.models.OrderStatus",
+        "PaymentMethodEnum": "api.orders.models.PaymentMethod",
+        "PaymentStatusEnum": "api.orders.models.PaymentStatus",
+        "ComplaintStateEnum": "api.orders.models.ComplaintState",
+        "WebhookDeliveryStateEnum": "api.orders.models.DeliveryState",
+        "ProductKindEnum": "api.orders.models.ProductKind",
+        "CatalogTierEnum": "api.orders.models.Tier",
+        "ChannelEnum": "api.contacts.models.Channel",
+        "SegmentEnum": "api.contacts.models.Segment",
+        "LifecycleStageEnum": "api.contacts.models.LifecycleStage",
+        "FollowUpTaskKindEnum": "api.contacts.models.FollowUpTaskKind",
+        "ImportJobStatusEnum": "api.contacts.models.ImportJobStatus",
+        "CampaignChannelEnum": "api.campaigns.models.CampaignChannel",
+        "CampaignObjectiveEnum": "api.campaigns.models.CampaignObjective",
+        "CampaignStatusEnum": "api.campaigns.models.CampaignStatus",
+        "CostKindEnum": "api.campaigns.models.CostKind",
+        "CostSourceEnum": "api.campaigns.models.CostSource",
+        "TouchpointKindEnum": "api.campaigns.models.TouchpointKind",
+        "TouchpointChannelEnum": "api.campaigns.models.TOUCHPOINT_CHANNELS",
+        "CaptureKindEnum": "api.campaigns.models.CAPTURE_KINDS",
+    },
+    # The ``id`` path converter of api/orders/urls.py: an integer that fits 64 bits.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}},
 }
 
 # --- Internationalisation and time --------------------------------------------

@@ -18,4 +18,90 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    # Resumes CSV imports whose worker was killed or whose kick was lost (rows are the truth).
+    "contacts-resume-stalled-imports": {
+        "task": "workers.tasks.contacts.import_jobs_resume_stalled",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # Daily Facebook Page audience (page_follows, page_media_view): yesterday's values are final by
+    # early morning Douala time; the sync re-reads the last days, so a missed day is caught up.
+    "campaigns-facebook-page-sync": {
+        "task": "workers.tasks.campaigns.facebook_page_sync",
+        "schedule": crontab(hour=4, minute=15),
+        "options": {"expires": 6 * 3600},
+    },
+    # Hourly Facebook ad spend -> campaign costs (backfills on the first run, then re-reads the last
+    # days because Meta restates recent figures). A kick older than the next one is useless.
+    "campaigns-facebook-ads-sync": {
+        "task": "workers.tasks.campaigns.facebook_ads_sync",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 50 * 60},
+    },
+    # Sends due outbound messages (sequences, broadcasts, bot replies, staff notes). A run lasts up
+    # to NURTURE_DISPATCH_MAX_SECONDS; overlapping runs claim disjoint rows, so a kick every 5 s
+    # keeps bot replies prompt. A stale kick is useless: the next one finds the rows.
+    "nurture-outbound-dispatch": {
+        "task": "workers.tasks.nurture.outbound_dispatch",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 4},
+    },
+    # Trigger "new contact": introduction sequence for contacts created since the cursor row.
+    "nurture-new-contacts-enroll": {
+        "task": "workers.tasks.nurture.new_contacts_enroll",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # Queues the messages of broadcasts whose send time has come.
+    "nurture-broadcasts-start": {
+        "task": "workers.tasks.nurture.broadcasts_start",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
+    # Monthly personal messages and replenishment reminders, mid-morning Douala time (inside the
+    # default 09:00-20:00 sending window); closes finished enrollments.
+    "nurture-daily": {
+        "task": "workers.tasks.nurture.daily",
+        "schedule": crontab(hour=9, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
+    # Sends due partner webhooks from the outbox (rows are claimed with SKIP LOCKED and a lease,
+    # so overlapping runs never send one row twice); a slow partner only delays its own rows.
+    "orders-partner-webhooks-send": {
+        "task": "workers.tasks.orders.send_partner_webhooks",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 9},
+    },
+    # Deletes Idempotency-Key rows past their retention (ORDERS_IDEMPOTENCY_TTL_HOURS, at least 24 h).
+    "orders-idempotency-keys-purge": {
+        "task": "workers.tasks.orders.purge_idempotency_keys",
+        "schedule": crontab(hour=3, minute=40),
+        "options": {"expires": 6 * 3600},
+    },
+    # Attribution credits for orders, refunds and touchpoints changed since the last run's watermark.
+    # Runs are idempotent and skip while another is in progress; a stale kick is useless.
+    "attribution-incremental": {
+        "task": "workers.tasks.attribution.run_incremental",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 4 * 60},
+    },
+    # RFM quintiles over the last RFM_PERIOD_DAYS, recomputed nightly after the day's orders (Douala time).
+    "attribution-rfm-nightly": {
+        "task": "workers.tasks.attribution.rfm_recompute",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
+    # Contacts without order or reply for LIFECYCLE_INACTIVE_AFTER_DAYS become inactive (daily sweep).
+    "attribution-lifecycle-sweep": {
+        "task": "workers.tasks.attribution.lifecycle_sweep",
+        "schedule": crontab(hour=3, minute=10),
+        "options": {"expires": 6 * 3600},
+    },
+    # Monday 08:00 Douala: last week's ROI summary with the ROAS chart to the staff Telegram chat
+    # (a no-op until the bot and the chat are configured; at most once per week by its row).
+    "attribution-weekly-summary": {
+        "task": "workers.tasks.attribution.weekly_summary",
+        "schedule": crontab(hour=8, minute=0, day_of_week=1),
+        "options": {"expires": 6 * 3600},
+    },
 }

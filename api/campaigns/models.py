@@ -148,6 +148,9 @@ class TouchpointKind(models.TextChoices):
 
 
 TOUCHPOINT_CHANNELS = [*Channel.choices, ("web", "Web"), ("other", "Other")]
+# What the fast capture form of a tasting or a fair records.
+CAPTURE_KINDS = [(TouchpointKind.TASTING_VISIT.value, TouchpointKind.TASTING_VISIT.label),
+                 (TouchpointKind.FAIR_VISIT.value, TouchpointKind.FAIR_VISIT.label)]
 
 
 class Touchpoint(models.Model):

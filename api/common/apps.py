@@ -5,3 +5,20 @@ class CommonConfig(AppConfig):
     name = "api.common"
     label = "common"
     verbose_name = "Common"
+
+    def ready(self) -> None:
+        _sqlite_integer_ranges_like_postgresql()
+
+
+def _sqlite_integer_ranges_like_postgresql() -> None:
+    """Validate integers on the embedded SQLite with PostgreSQL's column ranges.
+
+    SQLite accepts 64-bit values in every integer column, so a value that PostgreSQL
+    would refuse (an ``IntegerField`` above 2**31-1) would pass locally and fail in
+    production; it would also make the generated OpenAPI schema differ by database.
+    """
+    from django.db import connection
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    if connection.vendor == "sqlite":  # no connection is opened here; only the class is patched
+        type(connection.ops).integer_field_range = BaseDatabaseOperations.integer_field_range  # type: ignore[method-assign]

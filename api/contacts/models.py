@@ -285,3 +285,8 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["row", "id"]
+
+
+# Module-level names of nested choice sets, for drf-spectacular's ENUM_NAME_OVERRIDES.
+FollowUpTaskKind = FollowUpTask.Kind
+ImportJobStatus = ImportJob.Status

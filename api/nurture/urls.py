@@ -1,1 +1,25 @@
-urlpatterns: list = []
+from django.db import transaction
+from django.urls import path
+
+from api.nurture import views
+
+urlpatterns = [
+    # Not one request transaction: the update row is stored even when processing fails, so the
+    # failure is recorded and a redelivery by Telegram finds it (processing has its own transaction).
+    path("webhooks/telegram", transaction.non_atomic_requests(views.TelegramWebhookApi.as_view()),
+         name="telegram-webhook"),
+    path("nurture/sequences", views.SequenceListCreateApi.as_view(), name="nurture-sequence-list"),
+    path("nurture/sequences/<int:sequence_id>", views.SequenceDetailApi.as_view(), name="nurture-sequence-detail"),
+    path("nurture/sequences/<int:sequence_id>/enrollments", views.SequenceEnrollApi.as_view(),
+         name="nurture-sequence-enroll"),
+    path("nurture/enrollments", views.EnrollmentListApi.as_view(), name="nurture-enrollment-list"),
+    path("nurture/enrollments/<int:enrollment_id>/stop", views.EnrollmentStopApi.as_view(),
+         name="nurture-enrollment-stop"),
+    path("nurture/broadcasts", views.BroadcastListCreateApi.as_view(), name="nurture-broadcast-list"),
+    path("nurture/broadcasts/<int:broadcast_id>", views.BroadcastDetailApi.as_view(), name="nurture-broadcast-detail"),
+    path("nurture/broadcasts/<int:broadcast_id>/cancel", views.BroadcastCancelApi.as_view(),
+         name="nurture-broadcast-cancel"),
+    path("nurture/outbound-messages", views.OutboundMessageListApi.as_view(), name="nurture-outbound-list"),
+    path("nurture/outbound-messages/<int:message_id>/retry", views.OutboundMessageRetryApi.as_view(),
+         name="nurture-outbound-retry"),
+]

@@ -1,0 +1,203 @@
+"""Pure report arithmetic (no Django): business weeks, ROI ratios, RFM quintiles and groups, LTV.
+
+Every ratio is ``None`` when its denominator is zero: "no cost" is not "infinite ROAS".
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Africa/Douala")
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+def week_bounds(monday: date, tz: ZoneInfo = BUSINESS_TZ) -> tuple[datetime, datetime]:
+    """``[Monday 00:00, next Monday 00:00)`` in the business time zone, as aware datetimes."""
+    start = datetime.combine(monday, time.min, tzinfo=tz)
+    return start, datetime.combine(monday + timedelta(days=7), time.min, tzinfo=tz)
+
+
+def ratio(numerator: float, denominator: float, digits: int = 2) -> float | None:
+    return round(numerator / denominator, digits) if denominator else None
+
+
+@dataclass(frozen=True)
+class Roi:
+    roas: float | None
+    roi: float | None
+    cac: float | None
+    margin_rate: float | None
+    break_even_revenue_xaf: int | None
+
+
+def roi_figures(*, cost: int, revenue: int, margin: int, new_customers: float) -> Roi:
+    """ROAS = revenue / cost; ROI = (margin - cost) / cost; CAC = cost / new customers.
+
+    Break-even revenue: the revenue at which the margin earned pays the cost, at this row's
+    margin rate (cost / (margin / revenue)); None when the row earns no positive margin.
+    """
+    margin_rate = margin / revenue if revenue else None
+    break_even = round(cost / margin_rate) if margin_rate and margin_rate > 0 else None
+    return Roi(
+        roas=ratio(revenue, cost),
+        roi=ratio(margin - cost, cost),
+        cac=ratio(cost, new_customers, 0) if new_customers else None,
+        margin_rate=round(margin_rate, 4) if margin_rate is not None else None,
+        break_even_revenue_xaf=break_even,
+    )
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """Relative change (0.25 = +25 %); None without a previous value."""
+    if current is None or not previous:
+        return None
+    return round((current - previous) / abs(previous), 4)
+
+
+def median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+# --- RFM -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RfmFacts:
+    contact_id: int
+    recency_days: int
+    frequency: int
+    monetary_xaf: int
+
+
+@dataclass(frozen=True)
+class Rfm:
+    contact_id: int
+    recency_days: int
+    frequency: int
+    monetary_xaf: int
+    r: int
+    f: int
+    m: int
+    group: str
+
+
+def quintile(value: float, ordered: Sequence[float]) -> int:
+    """Score 1-5 of ``value`` among ``ordered`` (ascending): 5 for the top fifth.
+
+    Equal values share the score of their first position, so ties never split across scores.
+    """
+    n = len(ordered)
+    if n == 0:
+        return 1
+    position = bisect.bisect_left(ordered, value)
+    return min(5, 1 + (5 * position) // n)
+
+
+def rfm_group(r: int, f: int, m: int) -> str:
+    """A named group from the R and F scores (the usual RFM segment grid)."""
+    if r >= 4 and f >= 4:
+        return "champions"
+    if r >= 3 and f >= 4:
+        return "loyal"
+    if r >= 4 and f == 1:
+        return "new"
+    if r >= 4 and f <= 3:
+        return "potential_loyalist" if f >= 2 else "promising"
+    if r == 3 and f <= 3:
+        return "need_attention" if f >= 2 else "promising"
+    if r <= 2 and f >= 4:
+        return "cannot_lose" if m >= 4 else "at_risk"
+    if r <= 2 and f == 3:
+        return "at_risk"
+    return "hibernating"
+
+
+def rfm_scores(facts: Sequence[RfmFacts]) -> list[Rfm]:
+    """Quintile scores: recent (fewer days) scores high, frequent and big spenders score high."""
+    recency = sorted(-f.recency_days for f in facts)
+    frequency = sorted(f.frequency for f in facts)
+    monetary = sorted(f.monetary_xaf for f in facts)
+    out = []
+    for item in facts:
+        r = quintile(-item.recency_days, recency)
+        f = quintile(item.frequency, frequency)
+        m = quintile(item.monetary_xaf, monetary)
+        out.append(Rfm(item.contact_id, item.recency_days, item.frequency, item.monetary_xaf, r, f, m,
+                       rfm_group(r, f, m)))
+    return out
+
+
+# --- LTV -------------------------------------------------------------------------------------------
+
+LTV_METHOD = (
+    "LTV = average order value x orders per customer-year x observed lifetime in years. "
+    "Average order value = net revenue / orders. Orders per customer-year = orders / the years "
+    "each customer has been a customer (first order to today, at least 30 days each). Observed "
+    "lifetime = the mean time between a customer's first and last order, at least 30 days (a "
+    "one-order customer counts one month). Margin LTV applies the group's margin rate. "
+    "LTV:CAC divides the margin LTV by the channel's CAC over the same period."
+)
+_MIN_SPAN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    contact_id: int
+    first_order_at: datetime
+    last_order_at: datetime
+    orders: int
+    revenue_xaf: int
+    margin_xaf: int
+
+
+@dataclass(frozen=True)
+class Ltv:
+    customers: int
+    orders: int
+    revenue_xaf: int
+    margin_xaf: int
+    average_order_value_xaf: float | None
+    orders_per_year: float | None
+    lifetime_years: float | None
+    ltv_xaf: int | None
+    margin_ltv_xaf: int | None
+
+
+def ltv(customers: Sequence[CustomerValue], now: datetime) -> Ltv:
+    """Average lifetime value of a group of customers (see ``LTV_METHOD``)."""
+    if not customers:
+        return Ltv(0, 0, 0, 0, None, None, None, None, None)
+    orders = sum(c.orders for c in customers)
+    revenue = sum(c.revenue_xaf for c in customers)
+    margin = sum(c.margin_xaf for c in customers)
+    years = sum(max((now - c.first_order_at).days, _MIN_SPAN_DAYS) for c in customers) / 365.25
+    lifetime = statistics.fmean(max((c.last_order_at - c.first_order_at).days, _MIN_SPAN_DAYS)
+                                for c in customers) / 365.25
+    aov = revenue / orders if orders else 0.0
+    per_year = orders / years if years else 0.0
+    value = aov * per_year * lifetime
+    margin_rate = margin / revenue if revenue else 0.0
+    return Ltv(len(customers), orders, revenue, margin, round(aov, 2), round(per_year, 3), round(lifetime, 3),
+               round(value), round(value * margin_rate))
+
+
+def tenure_days(customer: CustomerValue, now: datetime) -> int:
+    return max(0, (now - customer.first_order_at).days)
+
+
+def cohort_month(moment: datetime, tz: ZoneInfo = BUSINESS_TZ) -> date:
+    local = moment.astimezone(tz)
+    return date(local.year, local.month, 1)
+
+
+def months_between(start: date, end: date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month

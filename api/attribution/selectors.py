@@ -1,0 +1,513 @@
+"""Reads of the attribution app: the weekly ROI report, model comparison, funnel, LTV, cohorts, RFM.
+
+Weeks start on Monday 00:00 in the business time zone (Africa/Douala). Credits are counted in
+the week of their ``occurred_at`` (the order time; a refund in the week it was made). Costs are
+counted on their ``day`` (already a business-time-zone date).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from api.attribution import conf, engine, metrics
+from api.attribution.metrics import BUSINESS_TZ, roi_figures, week_bounds, week_start
+from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RfmScore
+from api.common.errors import ApplicationError, field_error
+
+NO_CAMPAIGN = "no campaign"
+
+
+def model_or_default(model: str | None) -> str:
+    model = model or conf.DEFAULT_MODEL
+    if model not in engine.MODELS:
+        raise ApplicationError(f"Unknown attribution model {model!r}.", code="validation_error",
+                               errors=[field_error("model", f"Choose one of {', '.join(engine.MODELS)}.",
+                                                   "invalid_choice")])
+    return model
+
+
+def current_week() -> date:
+    return week_start(timezone.now().astimezone(BUSINESS_TZ).date())
+
+
+def _campaigns(ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
+    from api.campaigns.models import Campaign
+
+    wanted = {i for i in ids if i is not None}
+    return {c["pk"]: dict(c) for c in Campaign.objects.filter(pk__in=wanted).values("pk", "code", "name", "channel")}
+
+
+# --- weekly ROI ----------------------------------------------------------------------------------
+
+_SUMS = ("cost_xaf", "revenue_xaf", "margin_xaf", "orders", "new_customers", "leads", "orders_without_source")
+
+
+def _new_bucket() -> dict[str, float]:
+    return dict.fromkeys(_SUMS, 0)
+
+
+def _week_index(day: date, first_monday: date) -> int:
+    return (day - first_monday).days // 7
+
+
+def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
+                    ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
+    """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
+    from api.campaigns.models import CampaignCost, Touchpoint
+    from api.contacts.models import Contact
+
+    start, _ = week_bounds(first_monday)
+    _, end = week_bounds(first_monday + timedelta(weeks=weeks - 1))
+    buckets: dict[Any, list[dict[str, float]]] = defaultdict(lambda: [_new_bucket() for _ in range(weeks)])
+    labels: dict[Any, dict[str, Any]] = {}
+
+    def key_of(campaign_id: int | None, channel: str) -> Any:
+        key = channel if group == "channel" else (campaign_id, channel)
+        labels.setdefault(key, {"channel": channel, "campaign_id": None if group == "channel" else campaign_id})
+        return key
+
+    credits = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
+               .annotate(day=TruncDate("occurred_at", tzinfo=BUSINESS_TZ))
+               .values("campaign_id", "channel", "day")
+               .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
+                         new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
+               .order_by())
+    for row in credits:
+        index = _week_index(row["day"], first_monday)
+        if not 0 <= index < weeks:
+            continue
+        bucket = buckets[key_of(row["campaign_id"], row["channel"])][index]
+        bucket["revenue_xaf"] += row["revenue"] or 0
+        bucket["margin_xaf"] += row["margin"] or 0
+        bucket["orders"] += row["orders"] or 0
+        bucket["new_customers"] += row["new"] or 0
+        if row["channel"] == engine.UNKNOWN_CHANNEL and row["campaign_id"] is None:
+            bucket["orders_without_source"] += row["orders"] or 0
+
+    costs = (CampaignCost.objects.filter(day__gte=first_monday, day__lt=first_monday + timedelta(weeks=weeks))
+             .values("campaign_id", "campaign__channel", "day").annotate(amount=Sum("amount_xaf")).order_by())
+    for cost_row in costs:
+        index = _week_index(cost_row["day"], first_monday)
+        buckets[key_of(cost_row["campaign_id"], cost_row["campaign__channel"])][index]["cost_xaf"] += (
+            cost_row["amount"] or 0)
+
+    # Leads: contacts created in the week, credited to the campaign / channel of their first touch
+    # (one indexed lookup per new contact on the touchpoint (contact, occurred_at) index).
+    first = (Touchpoint.objects.filter(contact_id=OuterRef("pk")).exclude(kind="self_reported_source")
+             .order_by("occurred_at", "pk"))
+    new_contacts = (Contact.objects.filter(created_at__gte=start, created_at__lt=end, merged_into__isnull=True)
+                    .annotate(first_campaign=Subquery(first.values("campaign_id")[:1]),
+                              first_campaign_channel=Subquery(first.values("campaign__channel")[:1]),
+                              first_channel=Subquery(first.values("channel")[:1]))
+                    .values_list("created_at", "first_campaign", "first_campaign_channel", "first_channel")
+                    .order_by())
+    for created_at, campaign_id, campaign_channel, channel in new_contacts:
+        index = _week_index(created_at.astimezone(BUSINESS_TZ).date(), first_monday)
+        lead_channel = campaign_channel or channel or engine.UNKNOWN_CHANNEL
+        buckets[key_of(campaign_id, lead_channel)][index]["leads"] += 1
+    return buckets, labels
+
+
+def _figures(bucket: dict[str, float]) -> dict[str, Any]:
+    roi = roi_figures(cost=int(bucket["cost_xaf"]), revenue=int(bucket["revenue_xaf"]),
+                      margin=int(bucket["margin_xaf"]), new_customers=bucket["new_customers"])
+    return {
+        "cost_xaf": int(bucket["cost_xaf"]),
+        "revenue_xaf": int(bucket["revenue_xaf"]),
+        "margin_xaf": int(bucket["margin_xaf"]),
+        "orders": round(bucket["orders"], 2),
+        "new_customers": round(bucket["new_customers"], 2),
+        "leads": int(bucket["leads"]),
+        "roas": roi.roas,
+        "roi": roi.roi,
+        "cac_xaf": roi.cac,
+        "margin_rate": roi.margin_rate,
+        "break_even_revenue_xaf": roi.break_even_revenue_xaf,
+    }
+
+
+def _with_trend(series: list[dict[str, float]]) -> dict[str, Any]:
+    """Figures of the last week of ``series`` and its change vs the week before and the 4 before."""
+    current = _figures(series[-1])
+    previous = _figures(series[-2]) if len(series) >= 2 else None
+    history = series[:-1][-4:]
+    average = _new_bucket()
+    for bucket in history:
+        for name in _SUMS:
+            average[name] += bucket[name] / max(len(history), 1)
+    avg = _figures(average) if history else None
+    current["revenue_change_vs_previous_week"] = metrics.change(current["revenue_xaf"],
+                                                                previous["revenue_xaf"] if previous else None)
+    current["roas_change_vs_previous_week"] = metrics.change(current["roas"], previous["roas"] if previous else None)
+    current["revenue_4_week_average_xaf"] = avg["revenue_xaf"] if avg else None
+    current["revenue_change_vs_4_week_average"] = metrics.change(current["revenue_xaf"],
+                                                                 avg["revenue_xaf"] if avg else None)
+    current["roas_4_week_average"] = avg["roas"] if avg else None
+    current["cost_without_orders"] = current["cost_xaf"] > 0 and current["orders"] == 0
+    return current
+
+
+def weekly_roi_report(*, week: date | None = None, model: str | None = None, group: str = "channel") -> dict[str, Any]:
+    """The ROI report of one week per channel (or per campaign) under ``model``, with trends.
+
+    Rows include costs without any attributed order and orders without a known source; the
+    totals give the share of orders with no source, to remind staff to ask.
+    """
+    model = model_or_default(model)
+    if group not in ("channel", "campaign"):
+        raise ApplicationError("group must be channel or campaign.", code="validation_error",
+                               errors=[field_error("group", "Choose channel or campaign.", "invalid_choice")])
+    monday = week_start(week or current_week())
+    first = monday - timedelta(weeks=4)
+    buckets, labels = _weekly_buckets(first_monday=first, weeks=5, model=model, group=group)
+    campaigns = _campaigns(label["campaign_id"] for label in labels.values())
+    rows = []
+    for key, series in buckets.items():
+        label = labels[key]
+        row = {"key": key if isinstance(key, str) else f"{key[0] or '-'}:{key[1]}", **label}
+        campaign = campaigns.get(label["campaign_id"]) if label["campaign_id"] else None
+        row["campaign_code"] = campaign["code"] if campaign else None
+        row["campaign_name"] = campaign["name"] if campaign else (None if group == "channel" else NO_CAMPAIGN)
+        row.update(_with_trend(series))
+        if any(series[-1][name] for name in _SUMS) or any(b["revenue_xaf"] or b["cost_xaf"] for b in series):
+            rows.append(row)
+    rows.sort(key=lambda r: (-r["revenue_xaf"], -r["cost_xaf"], r["key"]))
+    total_series = [_new_bucket() for _ in range(5)]
+    for series in buckets.values():
+        for i, bucket in enumerate(series):
+            for name in _SUMS:
+                total_series[i][name] += bucket[name]
+    totals = _with_trend(total_series)
+    orders = total_series[-1]["orders"]
+    without = total_series[-1]["orders_without_source"]
+    week_end = monday + timedelta(days=6)
+    return {
+        "week_start": monday,
+        "week_end": week_end,
+        "model": model,
+        "group": group,
+        "rows": rows,
+        "totals": totals,
+        "unattributed_cost_xaf": sum(r["cost_xaf"] for r in rows if r["cost_without_orders"]),
+        "orders_without_source": round(without, 2),
+        "share_orders_without_source": metrics.ratio(without, orders, 4),
+        "last_run": last_run_summary(),
+    }
+
+
+def last_run_summary() -> dict[str, Any] | None:
+    run = AttributionRun.objects.filter(state="succeeded").order_by("-finished_at").first()
+    if run is None:
+        return None
+    return {"id": run.pk, "kind": run.kind, "finished_at": run.finished_at}
+
+
+def weekly_report_csv_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the weekly report as CSV (one line per channel / campaign, then the total)."""
+    columns = ["week_start", "model", "channel", "campaign_code", "campaign_name", "cost_xaf", "revenue_xaf",
+               "margin_xaf", "orders", "new_customers", "leads", "roas", "roi", "cac_xaf",
+               "break_even_revenue_xaf", "revenue_change_vs_previous_week", "revenue_change_vs_4_week_average",
+               "cost_without_orders"]
+    out = []
+    for row in [*report["rows"], {**report["totals"], "channel": "TOTAL", "campaign_code": "", "campaign_name": ""}]:
+        line = {**row, "week_start": report["week_start"].isoformat(), "model": report["model"]}
+        out.append(["" if line.get(c) is None else line.get(c) for c in columns])
+    return columns, out
+
+
+# --- model comparison ---------------------------------------------------------------------------
+
+
+def model_comparison(*, week: date | None = None) -> dict[str, Any]:
+    """The same week's credit per channel under every model side by side."""
+    from api.campaigns.models import CampaignCost
+
+    monday = week_start(week or current_week())
+    start, end = week_bounds(monday)
+    table: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in (AttributionCredit.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+                .values("model", "channel")
+                .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"))
+                .order_by()):
+        table[row["channel"]][row["model"]] = {"revenue_xaf": int(row["revenue"] or 0),
+                                               "margin_xaf": int(row["margin"] or 0),
+                                               "orders": round(row["orders"] or 0, 2)}
+    costs = dict(CampaignCost.objects.filter(day__gte=monday, day__lt=monday + timedelta(days=7))
+                 .values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
+                 .values_list("campaign__channel", "amount"))
+    channels = sorted(set(table) | set(costs))
+    rows = []
+    for channel in channels:
+        cost = int(costs.get(channel) or 0)
+        per_model = []
+        revenues = []
+        for model in engine.MODELS:
+            cell = table[channel].get(model, {"revenue_xaf": 0, "margin_xaf": 0, "orders": 0.0})
+            revenues.append(cell["revenue_xaf"])
+            per_model.append({"model": model, **cell, "roas": metrics.ratio(cell["revenue_xaf"], cost)})
+        rows.append({"channel": channel, "cost_xaf": cost, "models": per_model,
+                     "spread_xaf": max(revenues) - min(revenues)})
+    rows.sort(key=lambda r: (-max(m["revenue_xaf"] for m in r["models"]), r["channel"]))
+    return {"week_start": monday, "week_end": monday + timedelta(days=6), "models": list(engine.MODELS),
+            "rows": rows}
+
+
+# --- funnel -----------------------------------------------------------------------------------------
+
+STAGES = ("suspect", "prospect", "customer", "repeat_customer", "ambassador", "inactive")
+
+
+def funnel(*, weeks: int = 8, until: date | None = None) -> dict[str, Any]:
+    """Per week: contacts that entered each stage, conversion between stages, and the median number
+    of touches before a first order. New contacts count as entering ``suspect`` (the top)."""
+    from api.campaigns.models import Touchpoint
+    from api.contacts.models import Contact, ContactEvent
+
+    weeks = max(1, min(weeks, 104))
+    last = week_start(until or current_week())
+    first = last - timedelta(weeks=weeks - 1)
+    start, _ = week_bounds(first)
+    _, end = week_bounds(last)
+    entered = [dict.fromkeys(STAGES, 0) for _ in range(weeks)]
+    for created_at in Contact.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
+            "created_at", flat=True):
+        entered[_week_index(created_at.astimezone(BUSINESS_TZ).date(), first)]["suspect"] += 1
+    for at, data in ContactEvent.objects.filter(kind="lifecycle_changed", at__gte=start, at__lt=end).values_list(
+            "at", "data"):
+        stage = (data or {}).get("to")
+        if stage in STAGES and stage != "suspect":
+            entered[_week_index(at.astimezone(BUSINESS_TZ).date(), first)][stage] += 1
+    firsts = list(AttributionCredit.objects.filter(model=engine.FIRST_TOUCH, is_first_order=True, is_refund=False,
+                                                   occurred_at__gte=start, occurred_at__lt=end)
+                  .values_list("contact_id", "occurred_at").distinct())
+    touches: dict[int, list[datetime]] = defaultdict(list)
+    ids = list({c for c, _ in firsts})
+    for chunk in range(0, len(ids), 5000):
+        for contact_id, occurred_at in (Touchpoint.objects.filter(contact_id__in=ids[chunk:chunk + 5000])
+                                        .exclude(kind="self_reported_source")
+                                        .values_list("contact_id", "occurred_at")):
+            touches[contact_id].append(occurred_at)
+    counts: list[list[int]] = [[] for _ in range(weeks)]
+    for contact_id, placed_at in firsts:
+        index = _week_index(placed_at.astimezone(BUSINESS_TZ).date(), first)
+        counts[index].append(sum(1 for t in touches.get(contact_id, []) if t <= placed_at))
+    rows = []
+    for i in range(weeks):
+        e = entered[i]
+        rows.append({
+            "week_start": first + timedelta(weeks=i),
+            **{stage: e[stage] for stage in STAGES},
+            "prospect_rate": metrics.ratio(e["prospect"], e["suspect"], 4),
+            "customer_rate": metrics.ratio(e["customer"], e["prospect"], 4),
+            "repeat_rate": metrics.ratio(e["repeat_customer"], e["customer"], 4),
+            "ambassador_rate": metrics.ratio(e["ambassador"], e["repeat_customer"], 4),
+            "first_orders": len(counts[i]),
+            "median_touches_before_first_order": metrics.median(counts[i]),
+        })
+    current = dict(Contact.objects.filter(merged_into__isnull=True).values("lifecycle_stage")
+                   .annotate(n=Count("pk")).order_by().values_list("lifecycle_stage", "n"))
+    all_counts = [n for week_counts in counts for n in week_counts]
+    return {"weeks": rows, "current": {stage: current.get(stage, 0) for stage in STAGES},
+            "median_touches_before_first_order": metrics.median(all_counts), "expected_touches": 9}
+
+
+# --- LTV and cohorts ----------------------------------------------------------------------------------
+
+
+def _customer_values(contact_ids: Iterable[int] | None = None) -> list[metrics.CustomerValue]:
+    """Every customer's orders, net revenue and margin (refunds deducted), from the credits.
+
+    All models give the same totals per order, so the first-touch rows are summed.
+    """
+    qs = AttributionCredit.objects.filter(model=engine.FIRST_TOUCH)
+    if contact_ids is not None:
+        qs = qs.filter(contact_id__in=list(contact_ids))
+    rows = (qs.values("contact_id")
+            .annotate(first=Min("occurred_at", filter=Q(is_refund=False)),
+                      last=Max("occurred_at", filter=Q(is_refund=False)),
+                      orders=Count("order_id", filter=Q(is_refund=False), distinct=True),
+                      revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"))
+            .order_by())
+    return [metrics.CustomerValue(r["contact_id"], r["first"], r["last"], r["orders"], int(r["revenue"] or 0),
+                                  int(r["margin"] or 0)) for r in rows if r["first"] is not None]
+
+
+def _acquisition_channels(model: str) -> dict[int, str]:
+    """The channel each customer was acquired by: the largest share of their first order under ``model``."""
+    best: dict[int, tuple[float, str]] = {}
+    for contact_id, channel, weight in (AttributionCredit.objects
+                                        .filter(model=model, is_first_order=True, is_refund=False)
+                                        .values_list("contact_id", "channel", "weight").order_by()):
+        current = best.get(contact_id)
+        # Ties go to the channel first in alphabetical order: deterministic.
+        if current is None or weight > current[0] or (weight == current[0] and channel < current[1]):
+            best[contact_id] = (weight, channel)
+    return {cid: channel for cid, (_, channel) in best.items()}
+
+
+def ltv_report(*, model: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """LTV per segment and per acquisition channel (with LTV:CAC), and the top customers."""
+    from api.campaigns.models import CampaignCost
+    from api.contacts.models import Contact
+
+    model = model_or_default(model)
+    now = timezone.now()
+    customers = _customer_values()
+    by_id = {c.contact_id: c for c in customers}
+    segments = dict(Contact.objects.filter(pk__in=list(by_id)).values_list("pk", "segment")) if by_id else {}
+    channels = _acquisition_channels(model)
+    per_segment: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
+    per_channel: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
+    for c in customers:
+        per_segment[segments.get(c.contact_id, "unknown")].append(c)
+        per_channel[channels.get(c.contact_id, engine.UNKNOWN_CHANNEL)].append(c)
+    costs = dict(CampaignCost.objects.values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
+                 .values_list("campaign__channel", "amount"))
+    new_customers = dict(AttributionCredit.objects.filter(model=model, is_first_order=True, is_refund=False)
+                         .values("channel").annotate(n=Sum("weight")).order_by().values_list("channel", "n"))
+
+    def group_row(name: str, group: list[metrics.CustomerValue]) -> dict[str, Any]:
+        value = metrics.ltv(group, now)
+        return {"name": name, "customers": value.customers, "orders": value.orders,
+                "revenue_xaf": value.revenue_xaf, "margin_xaf": value.margin_xaf,
+                "average_order_value_xaf": value.average_order_value_xaf,
+                "orders_per_year": value.orders_per_year, "lifetime_years": value.lifetime_years,
+                "ltv_xaf": value.ltv_xaf, "margin_ltv_xaf": value.margin_ltv_xaf}
+
+    channel_rows = []
+    for name in sorted(set(per_channel) | set(costs)):
+        row = group_row(name, per_channel.get(name, []))
+        cost = int(costs.get(name) or 0)
+        cac = metrics.ratio(cost, new_customers.get(name) or 0, 0)
+        row.update({"cost_xaf": cost, "new_customers": round(new_customers.get(name) or 0, 2), "cac_xaf": cac,
+                    "ltv_to_cac": metrics.ratio(row["margin_ltv_xaf"] or 0, cac) if cac else None})
+        channel_rows.append(row)
+    top = sorted(customers, key=lambda c: (-c.revenue_xaf, c.contact_id))[:max(1, min(limit, 500))]
+    names = {c["pk"]: c for c in Contact.objects.filter(pk__in=[c.contact_id for c in top])
+             .values("pk", "name", "first_name", "last_name", "segment")}
+    top_rows = []
+    for c in top:
+        info: dict[str, Any] = dict(names.get(c.contact_id, {}))
+        years = max(metrics.tenure_days(c, now), 30) / 365.25
+        top_rows.append({
+            "contact_id": c.contact_id,
+            "name": info.get("name") or " ".join(p for p in (info.get("first_name"), info.get("last_name")) if p),
+            "segment": info.get("segment", "unknown"), "acquisition_channel": channels.get(c.contact_id,
+                                                                                         engine.UNKNOWN_CHANNEL),
+            "orders": c.orders, "revenue_xaf": c.revenue_xaf, "margin_xaf": c.margin_xaf,
+            "orders_per_year": round(c.orders / years, 2), "tenure_days": metrics.tenure_days(c, now),
+            "first_order_at": c.first_order_at, "last_order_at": c.last_order_at,
+        })
+    return {"model": model, "method": metrics.LTV_METHOD, "overall": group_row("all", customers),
+            "segments": [group_row(name, group) for name, group in sorted(per_segment.items())],
+            "channels": channel_rows, "customers": top_rows}
+
+
+def cohort_retention(*, months: int = 12) -> dict[str, Any]:
+    """Share of each cohort (month of first order) that ordered again k months later."""
+    months = max(1, min(months, 36))
+    now_month = metrics.cohort_month(timezone.now())
+    index = now_month.year * 12 + now_month.month - 1 - (months - 1)
+    first_month = date(index // 12, index % 12 + 1, 1)
+    active: dict[int, set[date]] = defaultdict(set)
+    first_order: dict[int, date] = {}
+    for contact_id, occurred_at, is_first in (AttributionCredit.objects
+                                              .filter(model=engine.FIRST_TOUCH, is_refund=False)
+                                              .values_list("contact_id", "occurred_at", "is_first_order")
+                                              .order_by()):
+        month = metrics.cohort_month(occurred_at)
+        active[contact_id].add(month)
+        if is_first:
+            first_order[contact_id] = month
+    cohorts: dict[date, list[int]] = defaultdict(list)
+    for contact_id, month in first_order.items():
+        if month >= first_month:
+            cohorts[month].append(contact_id)
+    rows = []
+    for month in sorted(cohorts):
+        members = cohorts[month]
+        span = metrics.months_between(month, now_month) + 1
+        retention = []
+        for k in range(span):
+            target_index = month.year * 12 + month.month - 1 + k
+            target = date(target_index // 12, target_index % 12 + 1, 1)
+            retention.append(round(sum(1 for c in members if target in active[c]) / len(members), 4))
+        rows.append({"cohort": month, "customers": len(members), "retention": retention})
+    return {"months": months, "cohorts": rows}
+
+
+# --- RFM, runs, credits, referrals ---------------------------------------------------------------------
+
+
+def rfm_list(*, filters: dict[str, Any]) -> QuerySet[RfmScore]:
+    qs = RfmScore.objects.all()
+    if filters.get("group"):
+        qs = qs.filter(group__in=filters["group"] if isinstance(filters["group"], list) else [filters["group"]])
+    for name in ("r_score", "f_score", "m_score"):
+        if filters.get(f"min_{name}"):
+            qs = qs.filter(**{f"{name}__gte": filters[f"min_{name}"]})
+    if filters.get("contact_id"):
+        qs = qs.filter(contact_id=filters["contact_id"])
+    return qs
+
+
+def rfm_contact_ids(*, groups: list[str]) -> list[int]:
+    """Contacts in the given RFM groups: a nurture audience."""
+    return list(RfmScore.objects.filter(group__in=groups).values_list("contact_id", flat=True))
+
+
+def run_list() -> QuerySet[AttributionRun]:
+    return AttributionRun.objects.all()
+
+
+def credit_list(*, order_id: int | None = None, model: str | None = None) -> QuerySet[AttributionCredit]:
+    qs = AttributionCredit.objects.all()
+    if order_id is not None:
+        qs = qs.filter(order_id=order_id)
+    if model:
+        qs = qs.filter(model=model_or_default(model))
+    return qs.order_by("order_id", "model", "is_refund", "id")
+
+
+def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
+    """Ambassadors ranked by the revenue of the people they referred, with counts and rewards."""
+    from api.contacts.models import Contact
+
+    referred = list(Contact.objects.filter(referred_by__isnull=False).values_list("pk", "referred_by_id"))
+    if not referred:
+        return []
+    revenue: dict[int, int] = defaultdict(int)
+    buyers: dict[int, set[int]] = defaultdict(set)
+    referrer_of = dict(referred)
+    for contact_id, amount in (AttributionCredit.objects.filter(model=engine.FIRST_TOUCH,
+                                                                contact_id__in=list(referrer_of))
+                               .values("contact_id").annotate(total=Sum("revenue_xaf")).order_by()
+                               .values_list("contact_id", "total")):
+        revenue[referrer_of[contact_id]] += int(amount or 0)
+        buyers[referrer_of[contact_id]].add(contact_id)
+    counts: dict[int, int] = defaultdict(int)
+    for _, referrer in referred:
+        counts[referrer] += 1
+    rewards: dict[int, dict[str, Any]] = {r["referrer_id"]: dict(r) for r in ReferralReward.objects.values("referrer_id")
+               .annotate(n=Count("pk"), points=Sum("points")).order_by()}
+    people = {c["pk"]: c for c in Contact.objects.filter(pk__in=list(counts))
+              .values("pk", "name", "first_name", "last_name", "referral_code", "lifecycle_stage")}
+    rows = []
+    for referrer, n in counts.items():
+        info: dict[str, Any] = dict(people.get(referrer, {}))
+        rows.append({
+            "contact_id": referrer,
+            "name": info.get("name") or " ".join(p for p in (info.get("first_name"), info.get("last_name")) if p),
+            "referral_code": info.get("referral_code", ""), "lifecycle_stage": info.get("lifecycle_stage", ""),
+            "referrals": n, "referred_buyers": len(buyers[referrer]), "referred_revenue_xaf": revenue[referrer],
+            "rewards": rewards.get(referrer, {}).get("n", 0), "points": int(rewards.get(referrer, {}).get("points") or 0),
+        })
+    rows.sort(key=lambda r: (-r["referred_revenue_xaf"], -r["referrals"], r["contact_id"]))
+    return rows[:max(1, min(limit, 200))]

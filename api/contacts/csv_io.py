@@ -1,0 +1,202 @@
+"""CSV reading and writing for the customer file: encodings, separators, French or English
+headers, one row parsed into contact fields, and a streamed export.
+
+Pure functions: no database access, so they are cheap to test and to reuse in the benchmark.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from api.contacts.models import Segment
+from api.contacts.phones import InvalidPhone, normalize_phone
+
+# Header (accents stripped, lower case, single spaces) -> contact field.
+HEADER_ALIASES: dict[str, str] = {}
+_ALIASES = {
+    "name": ["nom", "name", "nom complet", "full name", "client", "nom et prenom", "nom prenom", "contact"],
+    "first_name": ["prenom", "first name", "firstname", "given name"],
+    "last_name": ["nom de famille", "last name", "lastname", "surname", "family name"],
+    "salutation": ["civilite", "salutation", "title", "titre"],
+    "phone": ["telephone", "tel", "phone", "mobile", "numero", "numero de telephone", "portable", "phone number",
+              "gsm", "cellulaire"],
+    "whatsapp": ["whatsapp", "numero whatsapp", "whatsapp number"],
+    "email": ["email", "e mail", "courriel", "mail", "adresse email", "adresse e mail", "email address"],
+    "city": ["ville", "city", "town", "localite"],
+    "neighbourhood": ["quartier", "neighbourhood", "neighborhood", "district", "area"],
+    "segment": ["segment", "cible", "target"],
+    "self_reported_source": ["source", "d ou il vient", "dou il vient", "origine", "how did you hear",
+                             "comment nous a t il connu", "self reported source", "provenance"],
+    "acquisition_channel": ["canal", "channel", "acquisition", "acquisition channel", "canal d acquisition"],
+    "tags": ["tags", "tag", "etiquettes", "etiquette", "labels"],
+    "telegram_username": ["telegram", "telegram username", "pseudo telegram"],
+    "instagram": ["instagram", "insta"],
+    "birth_date": ["date de naissance", "naissance", "birth date", "birthday", "date of birth", "anniversaire"],
+    "note": ["note", "notes", "remarque", "remarques", "commentaire", "commentaires", "comment", "comments"],
+    "language": ["langue", "language"],
+}
+for _field, _names in _ALIASES.items():
+    for _name in _names:
+        HEADER_ALIASES[_name] = _field
+
+IDENTITY_COLUMNS = {"phone", "whatsapp", "email"}
+
+SEGMENT_ALIASES = {
+    "host": Segment.HOST, "hote": Segment.HOST, "ebahir": Segment.HOST, "les ebahir": Segment.HOST,
+    "healthy": Segment.HEALTHY, "sain": Segment.HEALTHY, "sain et mic": Segment.HEALTHY, "sante": Segment.HEALTHY,
+    "reseller": Segment.RESELLER, "revendeur": Segment.RESELLER, "business": Segment.RESELLER,
+    "les business": Segment.RESELLER, "unknown": Segment.UNKNOWN, "inconnu": Segment.UNKNOWN,
+}
+
+
+def simplify(text: str) -> str:
+    """``"Téléphone "`` -> ``"telephone"``: no accents, lower case, words separated by one space."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    return " ".join(re.split(r"[^a-z0-9]+", text)).strip()
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode a CSV file: UTF-8 (with or without BOM), else Excel's Windows-1252. Returns (text, encoding)."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def sniff_delimiter(text: str) -> str:
+    """``;`` (French Excel), ``,``, tab or ``|``, guessed from the first lines."""
+    sample = "\n".join(text[:65536].splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(";,\t|", key=first.count) if first else ","
+
+
+def map_headers(header: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Map CSV columns to contact fields. Returns ({column index (str): field}, ignored header names)."""
+    columns: dict[str, str] = {}
+    ignored: list[str] = []
+    taken: set[str] = set()
+    for index, raw in enumerate(header):
+        field = HEADER_ALIASES.get(simplify(raw))
+        if field and field not in taken:
+            columns[str(index)] = field
+            taken.add(field)
+        elif raw.strip():
+            ignored.append(raw.strip())
+    return columns, ignored
+
+
+def iter_data_rows(text: str, delimiter: str, *, start: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(index, cells)`` for data rows after the header, ``index`` counting from 1.
+
+    Rows up to ``start`` are skipped (the job's cursor). The row number shown to users is
+    ``index + 1``: the line of the file when the header is line 1.
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    next(reader, None)
+    for index, cells in enumerate(reader, start=1):
+        if index > start:
+            yield index, cells
+
+
+def read_header(text: str, delimiter: str) -> list[str]:
+    return next(csv.reader(io.StringIO(text[:65536]), delimiter=delimiter), [])
+
+
+def count_data_rows(text: str, delimiter: str) -> int:
+    return sum(1 for _ in iter_data_rows(text, delimiter))
+
+
+def _parse_date(value: str) -> date:
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a date, no time zone involved
+        except ValueError:
+            continue
+    raise ValueError("Enter a date as JJ/MM/AAAA or YYYY-MM-DD.")
+
+
+_MAX_LENGTHS = {"name": 200, "first_name": 100, "last_name": 100, "salutation": 30, "city": 100,
+                "neighbourhood": 100, "self_reported_source": 200, "acquisition_channel": 50,
+                "telegram_username": 64, "instagram": 64, "language": 10}
+
+
+def parse_row(cells: list[str], columns: dict[str, str], header: list[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Turn one CSV row into contact fields. Returns (values, [(column header, message)]).
+
+    Empty cells are left out, so an import never blanks a field.
+    """
+    values: dict[str, Any] = {}
+    errors: list[tuple[str, str]] = []
+    for index, field in columns.items():
+        i = int(index)
+        raw = cells[i].strip() if i < len(cells) else ""
+        if not raw:
+            continue
+        column = header[i].strip() if i < len(header) else field
+        try:
+            if field in ("phone", "whatsapp"):
+                values[field] = normalize_phone(raw)
+            elif field == "email":
+                email = raw.lower()
+                validate_email(email)
+                values[field] = email
+            elif field == "segment":
+                segment = SEGMENT_ALIASES.get(simplify(raw))
+                if segment is None:
+                    raise ValueError(f"Unknown segment {raw!r}: use host, healthy, reseller (or ébahir, sain, business).")
+                values[field] = segment.value
+            elif field == "tags":
+                values[field] = sorted({t.strip()[:60] for t in re.split(r"[,;|/]", raw) if t.strip()})
+            elif field == "birth_date":
+                values[field] = _parse_date(raw)
+            elif field == "telegram_username" or field == "instagram":
+                values[field] = raw.lstrip("@")[: _MAX_LENGTHS[field]]
+            elif field == "note":
+                values[field] = raw
+            else:
+                if len(raw) > _MAX_LENGTHS[field]:
+                    raise ValueError(f"At most {_MAX_LENGTHS[field]} characters.")
+                values[field] = raw
+        except InvalidPhone as exc:
+            errors.append((column, str(exc)))
+        except ValidationError:
+            errors.append((column, "Enter a valid e-mail address."))
+        except ValueError as exc:
+            errors.append((column, str(exc)))
+    return values, errors
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line, for streaming with ``csv.writer``."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+EXPORT_COLUMNS = ["id", "name", "phone", "whatsapp", "email", "city", "neighbourhood", "segment",
+                  "lifecycle_stage", "acquisition_channel", "self_reported_source", "tags", "telegram_username",
+                  "instagram", "preferred_channel", "opted_out_at", "last_seen_at", "last_verified_at", "created_at"]
+
+
+def export_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """CSV lines (UTF-8 BOM first, so that Excel opens accents right) for an iterable of row dicts."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        yield writer.writerow(["" if row.get(c) is None else row.get(c) for c in EXPORT_COLUMNS])

@@ -1,0 +1,72 @@
+"""Search and filters of the contact list (and of its CSV export)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from api.contacts.models import Channel, Contact, LifecycleStage, Segment
+from api.contacts.phones import phone_digits, try_normalize_phone
+from api.contacts.selectors import has_channel_q
+
+
+def phone_q(typed: str) -> Q:
+    """Match a phone however it was typed: ``699 12 34 56``, ``+237699123456``, or a part of it."""
+    normalized = try_normalize_phone(typed)
+    if normalized:
+        return Q(phone=normalized) | Q(whatsapp=normalized)
+    digits = phone_digits(typed)
+    if len(digits) < 4:
+        return Q(pk__in=[])
+    return Q(phone__contains=digits) | Q(whatsapp__contains=digits)
+
+
+class ContactFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search name, phone, e-mail or username")
+    name = django_filters.CharFilter(method="filter_name", label="Name contains (first, last or full name)")
+    phone = django_filters.CharFilter(method="filter_phone", label="Phone in any format (699 12 34 56, +237…)")
+    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact")
+    segment = django_filters.MultipleChoiceFilter(choices=Segment.choices)
+    lifecycle_stage = django_filters.MultipleChoiceFilter(choices=LifecycleStage.choices)
+    tag = django_filters.CharFilter(method="filter_tag", label="Has this tag (repeat for any of several)")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices, method="filter_channel",
+                                          label="Has an identity usable on this channel")
+    city = django_filters.CharFilter(field_name="city", lookup_expr="iexact")
+    neighbourhood = django_filters.CharFilter(field_name="neighbourhood", lookup_expr="iexact")
+    self_reported_source = django_filters.CharFilter(field_name="self_reported_source", lookup_expr="icontains")
+    acquisition_channel = django_filters.CharFilter(field_name="acquisition_channel", lookup_expr="iexact")
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    opted_out = django_filters.BooleanFilter(field_name="opted_out_at", lookup_expr="isnull", exclude=True)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    last_seen_before = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def filter_q(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        value = value.strip()
+        if not value:
+            return queryset
+        q = (Q(name__icontains=value) | Q(first_name__icontains=value) | Q(last_name__icontains=value)
+             | Q(email__icontains=value) | Q(telegram_username__icontains=value) | Q(instagram__icontains=value))
+        if len(phone_digits(value)) >= 4:
+            q |= phone_q(value)
+        return queryset.filter(q)
+
+    def filter_name(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        return queryset.filter(Q(name__icontains=value) | Q(first_name__icontains=value)
+                               | Q(last_name__icontains=value))
+
+    def filter_phone(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        return queryset.filter(phone_q(value))
+
+    def filter_tag(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        tags = self.request.query_params.getlist("tag") if self.request is not None else [value]
+        through = Contact.tags.through.objects.filter(tag__name__in=tags).values("contact_id")
+        return queryset.filter(pk__in=through)
+
+    def filter_channel(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+        return queryset.filter(has_channel_q(value))

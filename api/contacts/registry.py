@@ -1,0 +1,104 @@
+"""How other apps plug into contacts without the contacts app importing them.
+
+Two registries, filled from each app's ``AppConfig.ready()``:
+
+* ``register_contact_relation(model, field_name, *, label, exporter=None, eraser=None)``:
+  rows of ``model`` whose foreign key ``field_name`` points to a contact
+
+  - are moved by a merge: ``UPDATE model SET field_name = target WHERE field_name = source``
+    (inside the merge transaction; a unique constraint that would break makes the merge a 409);
+  - are included in the privacy export (``GET /contacts/{id}/export``) under ``label``:
+    by default every column of each row (``.values()``), or what ``exporter(contact_id)``
+    returns (a list of JSON-serialisable dicts);
+  - on erase, ``eraser(contact_id)`` is called when given, to anonymise what the app keeps
+    (e.g. orders keep amounts, drop addresses). Without an eraser the rows stay and point to
+    the anonymised contact.
+
+* ``register_timeline_source(name, fn)`` where
+  ``fn(contact_id: int, before: datetime | None, limit: int) -> list[TimelineEvent]``
+  returns up to ``limit`` events of that contact with ``at <= before`` (all when ``before``
+  is None), newest first. ``before`` is inclusive so that events sharing the timestamp of
+  the page boundary are not lost; the timeline drops those already shown using the
+  tie-breaker ``(at, source, ref)``, so ``ref`` must be unique within a source and should
+  sort like the source's own order for equal ``at`` (zero-padded ids do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+
+
+@dataclass(frozen=True)
+class ContactRelation:
+    model: type[models.Model]
+    field_name: str
+    label: str
+    exporter: Callable[[int], list[dict[str, Any]]] | None = None
+    eraser: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One line of a contact's timeline, whatever app it comes from."""
+
+    at: datetime
+    kind: str
+    summary: str
+    source: str
+    ref: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sort_key(self) -> tuple[datetime, str, str]:
+        return (self.at, self.source, self.ref)
+
+
+TimelineSource = Callable[[int, datetime | None, int], list[TimelineEvent]]
+
+_RELATIONS: dict[tuple[str, str], ContactRelation] = {}
+_TIMELINE_SOURCES: dict[str, TimelineSource] = {}
+
+
+def register_contact_relation(
+    model: type[models.Model],
+    field_name: str,
+    *,
+    label: str,
+    exporter: Callable[[int], list[dict[str, Any]]] | None = None,
+    eraser: Callable[[int], None] | None = None,
+) -> None:
+    """Declare that ``model.field_name`` is a foreign key to a contact (see the module docstring).
+
+    Registering the same ``(model, field_name)`` twice replaces the first entry, so a
+    reloaded ``ready()`` is harmless.
+    """
+    model._meta.get_field(field_name)  # fail at start-up on a typo, not during a merge
+    _RELATIONS[(model._meta.label_lower, field_name)] = ContactRelation(model, field_name, label, exporter, eraser)
+
+
+def contact_relations() -> list[ContactRelation]:
+    return list(_RELATIONS.values())
+
+
+def unregister_contact_relation(model: type[models.Model], field_name: str) -> None:
+    """For tests."""
+    _RELATIONS.pop((model._meta.label_lower, field_name), None)
+
+
+def register_timeline_source(name: str, fn: TimelineSource) -> None:
+    """Add ``fn`` as the timeline source ``name`` (replaces an earlier source of that name)."""
+    _TIMELINE_SOURCES[name] = fn
+
+
+def unregister_timeline_source(name: str) -> None:
+    """For tests."""
+    _TIMELINE_SOURCES.pop(name, None)
+
+
+def timeline_sources() -> dict[str, TimelineSource]:
+    return dict(_TIMELINE_SOURCES)

@@ -1,0 +1,278 @@
+"""Input and output serializers of the contacts API. They translate; services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from api.contacts.models import (
+    Channel,
+    Consent,
+    Contact,
+    ContactNote,
+    FollowUpTask,
+    ImportJob,
+    LifecycleStage,
+    Segment,
+)
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+class ConsentOutputSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active")
+
+    class Meta:
+        model = Consent
+        fields = ["channel", "active", "granted_at", "granted_how", "revoked_at", "revoked_how", "unreachable_at",
+                  "unreachable_reason"]
+
+
+class ContactOutputSerializer(serializers.ModelSerializer):
+    tags = serializers.SerializerMethodField()
+    consents = ConsentOutputSerializer(many=True, read_only=True)
+    owner_id = serializers.IntegerField(allow_null=True, read_only=True)
+    referred_by_id = serializers.IntegerField(allow_null=True, read_only=True)
+    merged_into_id = serializers.IntegerField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "first_name", "last_name", "salutation", "language", "phone", "email", "whatsapp",
+                  "telegram_chat_id", "telegram_username", "facebook_psid", "instagram", "city", "neighbourhood",
+                  "birth_date", "segment", "lifecycle_stage", "lifecycle_stage_locked", "acquisition_channel",
+                  "self_reported_source", "referred_by_id", "referral_code", "tags", "consents",
+                  "preferred_channel", "preferred_hours_start", "preferred_hours_end", "owner_id", "opted_out_at",
+                  "last_seen_at", "last_verified_at", "erased_at", "merged_into_id", "created_at", "updated_at"]
+
+    def get_tags(self, obj: Contact) -> list[str]:
+        return sorted(t.name for t in obj.tags.all())
+
+
+class ContactBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "phone", "whatsapp", "email", "city", "segment", "lifecycle_stage", "created_at"]
+
+
+class UpsertOutputSerializer(serializers.Serializer):
+    created = serializers.BooleanField()
+    contact = ContactOutputSerializer()
+
+
+class NoteOutputSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", allow_null=True, default=None)
+
+    class Meta:
+        model = ContactNote
+        fields = ["id", "contact_id", "author", "text", "created_at"]
+
+
+class TimelineEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    summary = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    ref = serializers.CharField()
+    data = serializers.DictField()  # type: ignore[assignment]
+
+
+class TimelinePageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="Cursor of the next (older) page, or null.")
+    results = TimelineEventSerializer(many=True)
+
+
+class MergeOutputSerializer(serializers.Serializer):
+    merge_id = serializers.IntegerField()
+    source_id = serializers.IntegerField()
+    moved = serializers.DictField(child=serializers.IntegerField(), help_text="Rows moved, per kind.")
+    contact = ContactOutputSerializer()
+
+
+class DuplicateGroupSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=["same_name_and_city", "similar_phone"])
+    key = serializers.CharField()
+    contacts = ContactBriefSerializer(many=True)
+
+
+class DuplicateListSerializer(serializers.Serializer):
+    results = DuplicateGroupSerializer(many=True)
+
+
+class CanReceiveSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+class TaskOutputSerializer(serializers.ModelSerializer):
+    contact = ContactBriefSerializer(read_only=True)
+    owner_id = serializers.IntegerField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = FollowUpTask
+        fields = ["id", "contact", "owner_id", "kind", "due_at", "note", "outcome", "done_at", "created_at"]
+
+
+class ImportRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Line of the file; the header is line 1.")
+    column = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportJobOutputSerializer(serializers.ModelSerializer):
+    # Declared (not derived from the model) so that the schema does not depend on the database's
+    # integer range (PositiveIntegerField tops out at 2**31-1 on PostgreSQL, 2**63-1 on SQLite).
+    total_rows = serializers.IntegerField(read_only=True)
+    rows_done = serializers.IntegerField(read_only=True, help_text="Rows committed so far (the job's cursor).")
+    created_count = serializers.IntegerField(read_only=True)
+    updated_count = serializers.IntegerField(read_only=True)
+    unchanged_count = serializers.IntegerField(read_only=True)
+    error_count = serializers.IntegerField(read_only=True, help_text="Rows skipped because of an error.")
+    progress = serializers.SerializerMethodField()
+    ignored_columns = serializers.SerializerMethodField()
+    row_errors = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = ["id", "file_name", "status", "encoding", "delimiter", "ignored_columns", "total_rows", "rows_done",
+                  "progress", "created_count", "updated_count", "unchanged_count", "error_count", "row_errors",
+                  "consent_given", "failure", "created_at", "started_at", "finished_at"]
+
+    def get_progress(self, obj: ImportJob) -> float:
+        return round(obj.rows_done / obj.total_rows, 4) if obj.total_rows else 1.0
+
+    def get_ignored_columns(self, obj: ImportJob) -> list[str]:
+        return list(obj.columns.get("_ignored", []))
+
+    def get_row_errors(self, obj: ImportJob) -> list[dict[str, Any]]:
+        limit = self.context.get("errors_limit", 1000)
+        return [dict(e) for e in obj.row_errors.order_by("row", "id").values("row", "column", "message")[:limit]]
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+class _IdentityFields(serializers.Serializer):
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40,
+                                  help_text="Any format; stored in E.164 (default region CM).")
+    email = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=254)
+    whatsapp = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40)
+    telegram_chat_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=32)
+    facebook_psid = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=64)
+
+
+class ContactUpsertInputSerializer(_IdentityFields):
+    telegram_username = serializers.CharField(required=False, max_length=64)
+    instagram = serializers.CharField(required=False, max_length=64)
+    name = serializers.CharField(required=False, max_length=200)
+    first_name = serializers.CharField(required=False, max_length=100)
+    last_name = serializers.CharField(required=False, max_length=100)
+    city = serializers.CharField(required=False, max_length=100)
+    neighbourhood = serializers.CharField(required=False, max_length=100)
+    segment = serializers.ChoiceField(choices=Segment.choices, required=False)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
+    acquisition_channel = serializers.CharField(required=False, max_length=50)
+    self_reported_source = serializers.CharField(required=False, max_length=200,
+                                                 help_text="What the person says brought them (d'où il vient).")
+    referred_by_id = serializers.IntegerField(required=False)
+    consents = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), required=False,
+                                     help_text="Channels the person agreed to now (also re-admits an erased person).")
+    consent_how = serializers.CharField(required=False, max_length=200, default="")
+
+
+class ContactUpdateInputSerializer(_IdentityFields):
+    telegram_username = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    instagram = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    salutation = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    language = serializers.CharField(required=False, max_length=10)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    neighbourhood = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    segment = serializers.ChoiceField(choices=Segment.choices, required=False)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False,
+                                              help_text="A manual move: locks the stage against automatic moves.")
+    lifecycle_stage_locked = serializers.BooleanField(required=False,
+                                                      help_text="false hands the stage back to automation.")
+    acquisition_channel = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    self_reported_source = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    referred_by_id = serializers.IntegerField(required=False, allow_null=True)
+    owner_id = serializers.IntegerField(required=False, allow_null=True)
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
+    preferred_hours_start = serializers.TimeField(required=False, allow_null=True)
+    preferred_hours_end = serializers.TimeField(required=False, allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False,
+                                 help_text="Replaces the tags.")
+    verified = serializers.BooleanField(required=False, default=False,
+                                        help_text="true: staff checked the data now (sets last_verified_at).")
+
+    def validate_owner_id(self, value: int | None) -> int | None:
+        from django.contrib.auth import get_user_model
+
+        if value is not None and not get_user_model().objects.filter(pk=value, is_staff=True).exists():
+            raise serializers.ValidationError("No staff user with this id.")
+        return value
+
+    def validate_referred_by_id(self, value: int | None) -> int | None:
+        if value is not None and not Contact.objects.filter(pk=value).exists():
+            raise serializers.ValidationError("No such contact.")
+        return value
+
+
+class MergeInputSerializer(serializers.Serializer):
+    source_id = serializers.IntegerField(help_text="The contact folded into this one (it disappears from lists).")
+
+
+class NoteInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=10000)
+
+
+class ConsentInputSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    action = serializers.ChoiceField(choices=["grant", "revoke"])
+    how = serializers.CharField(max_length=200, help_text="How it was obtained: form, bot /start, by phone…")
+
+
+class OptOutInputSerializer(serializers.Serializer):
+    how = serializers.CharField(max_length=200, default="by staff")
+
+
+class TaskInputSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, default=FollowUpTask.Kind.CALL)
+    due_at = serializers.DateTimeField()
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    owner_id = serializers.IntegerField(required=False, allow_null=True,
+                                        help_text="Staff user; defaults to the creator.")
+
+
+class TaskUpdateInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, required=False)
+    due_at = serializers.DateTimeField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True)
+    outcome = serializers.CharField(required=False, allow_blank=True)
+    done = serializers.BooleanField(required=False, allow_null=True, default=None)
+    owner_id = serializers.IntegerField(required=False)
+
+
+class TaskFilterSerializer(serializers.Serializer):
+    mine = serializers.BooleanField(required=False, default=False, help_text="Only my tasks.")
+    due = serializers.ChoiceField(choices=["today", "overdue", "upcoming"], required=False,
+                                  help_text="today: open tasks due by the end of today (overdue included).")
+    done = serializers.BooleanField(required=False, allow_null=True, default=None)
+    contact_id = serializers.IntegerField(required=False)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV, `;` or `,`, UTF-8 (with or without BOM) or Windows-1252.")
+    consent_given = serializers.BooleanField(
+        required=False, default=False,
+        help_text="The people in the file consented again: re-creates persons who had asked to be erased.")
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    cursor = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)

@@ -1,0 +1,111 @@
+"""Reads of the nurture app: lists for the API, broadcast progress, the contact timeline sources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from api.common.errors import NotFoundError
+from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence
+
+
+def sequence_list() -> QuerySet[Sequence]:
+    return Sequence.objects.prefetch_related("steps").order_by("-created_at", "-id")
+
+
+def sequence_get(sequence_id: int) -> Sequence:
+    sequence = sequence_list().filter(pk=sequence_id).first()
+    if sequence is None:
+        raise NotFoundError(f"No sequence #{sequence_id}.")
+    return sequence
+
+
+def enrollment_list(*, contact_id: int | None = None, sequence_id: int | None = None,
+                    state: str | None = None) -> QuerySet[Enrollment]:
+    qs = Enrollment.objects.select_related("sequence")
+    if contact_id:
+        qs = qs.filter(contact_id=contact_id)
+    if sequence_id:
+        qs = qs.filter(sequence_id=sequence_id)
+    if state:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def outbound_list(*, contact_id: int | None = None, state: str | None = None, broadcast_id: int | None = None,
+                  reason: str | None = None) -> QuerySet[OutboundMessage]:
+    qs = OutboundMessage.objects.all()
+    if contact_id:
+        qs = qs.filter(contact_id=contact_id)
+    if state:
+        qs = qs.filter(state=state)
+    if broadcast_id:
+        qs = qs.filter(broadcast_id=broadcast_id)
+    if reason:
+        qs = qs.filter(reason__startswith=reason)
+    return qs
+
+
+def outbound_get(message_id: int) -> OutboundMessage:
+    message = OutboundMessage.objects.filter(pk=message_id).first()
+    if message is None:
+        raise NotFoundError(f"No outbound message #{message_id}.")
+    return message
+
+
+def broadcast_list() -> QuerySet[Broadcast]:
+    return Broadcast.objects.all()
+
+
+def broadcast_get(broadcast_id: int) -> Broadcast:
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+    if broadcast is None:
+        raise NotFoundError(f"No broadcast #{broadcast_id}.")
+    return broadcast
+
+
+def broadcast_progress(broadcast: Broadcast) -> dict[str, int]:
+    """Messages of a broadcast by outcome: sent, skipped, failed, cancelled, pending, of total."""
+    counts = dict(OutboundMessage.objects.filter(broadcast=broadcast).values_list("state")
+                  .annotate(n=Count("id")).values_list("state", "n"))
+    pending = counts.get("scheduled", 0) + counts.get("sending", 0)
+    return {"total": broadcast.total, "sent": counts.get("sent", 0), "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0), "cancelled": counts.get("cancelled", 0), "pending": pending}
+
+
+# --- timeline sources (registered in apps.py) ----------------------------------------------------------
+
+
+def outbound_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
+    """Messages sent, failed or skipped to a contact, at their last change."""
+    from api.contacts.registry import TimelineEvent
+
+    qs = OutboundMessage.objects.filter(contact_id=contact_id, state__in=["sent", "failed", "skipped"])
+    if before is not None:
+        qs = qs.filter(updated_at__lte=before)
+    events = []
+    for m in qs.order_by("-updated_at", "-id")[:limit]:
+        verb = {"sent": "Message sent", "failed": "Message failed", "skipped": "Message skipped"}[m.state]
+        summary = f"{verb} on {m.channel}" + (f" ({m.reason})" if m.reason else "") + f": {m.text[:120]}"
+        events.append(TimelineEvent(at=m.updated_at, kind=f"message_{m.state}", summary=summary, source="nurture",
+                                    ref=f"message:{m.pk:012d}",
+                                    data={"message_id": m.pk, "channel": m.channel, "category": m.category,
+                                          "broadcast_id": m.broadcast_id, "enrollment_id": m.enrollment_id}))
+    return events
+
+
+def enrollment_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
+    """Enrollments of a contact into sequences."""
+    from api.contacts.registry import TimelineEvent
+
+    qs = Enrollment.objects.filter(contact_id=contact_id).select_related("sequence")
+    if before is not None:
+        qs = qs.filter(created_at__lte=before)
+    return [TimelineEvent(at=e.created_at, kind="sequence_enrolled",
+                          summary=f"Enrolled in \u201c{e.sequence.name}\u201d ({e.trigger})"
+                                  + (f", {e.state}: {e.stopped_reason}" if e.stopped_reason else ""),
+                          source="nurture_enrollments", ref=f"enrollment:{e.pk:012d}",
+                          data={"enrollment_id": e.pk, "sequence_id": e.sequence_id, "state": e.state})
+            for e in qs.order_by("-created_at", "-id")[:limit]]

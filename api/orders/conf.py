@@ -1,0 +1,35 @@
+"""Settings of the orders app, read from the environment with safe embedded defaults.
+
+Tests change them with ``monkeypatch.setattr(conf, "NAME", value)``.
+"""
+
+from __future__ import annotations
+
+from api.env import env_int, env_str
+
+# Human order numbers: ``CF-2026-000123`` (prefix, business-time-zone year, counter).
+ORDER_NUMBER_PREFIX = env_str("ORDER_NUMBER_PREFIX", "CF")
+
+# Idempotency-Key rows are kept (and honoured) this long; the issue asks for at least 24 h.
+ORDERS_IDEMPOTENCY_TTL_HOURS = max(24, env_int("ORDERS_IDEMPOTENCY_TTL_HOURS", 48))
+
+# Payment instructions sent to the customer in one message.
+MERCHANT_NAME = env_str("ORDERS_MERCHANT_NAME", "Confiotes")
+ORANGE_MONEY_MERCHANT_NUMBER = env_str("ORANGE_MONEY_MERCHANT_NUMBER", "+237 690 00 00 01")
+MTN_MOMO_MERCHANT_NUMBER = env_str("MTN_MOMO_MERCHANT_NUMBER", "+237 670 00 00 01")
+
+# Partner polling: rows changed in the last SETTLE seconds are held back, so that a transaction
+# that stamped ``updated_at`` before a newer, already committed one cannot be skipped by a cursor.
+# Every order write commits within a request (ATOMIC_REQUESTS) in far less than this.
+PARTNER_POLL_SETTLE_SECONDS = env_int("PARTNER_POLL_SETTLE_SECONDS", 2)
+PARTNER_POLL_PAGE_SIZE = env_int("PARTNER_POLL_PAGE_SIZE", 100)
+PARTNER_POLL_MAX_PAGE_SIZE = 500
+
+# Outbound webhooks: exponential backoff from BASE seconds, for at most MAX_AGE hours, then failed.
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+WEBHOOK_MAX_AGE_HOURS = env_int("WEBHOOK_MAX_AGE_HOURS", 24)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50)
+# A claimed delivery whose worker died is tried again after this lease.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)

@@ -1,0 +1,23 @@
+"""Filters of the staff order list."""
+
+from __future__ import annotations
+
+import django_filters
+
+from api.orders.models import Order, OrderStatus, PaymentStatus
+
+
+class OrderFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices)
+    payment_status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    partner = django_filters.NumberFilter(field_name="partner_id")
+    number = django_filters.CharFilter(field_name="number", lookup_expr="iexact")
+    is_sample = django_filters.BooleanFilter()
+    campaign_code = django_filters.CharFilter()
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Order
+        fields = ["status", "payment_status", "contact", "partner", "number", "is_sample", "campaign_code"]

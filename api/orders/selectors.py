@@ -1,0 +1,235 @@
+"""Reads of the orders app: lists for staff, the partner's views, the recall list of a batch,
+payment instructions, the partner polling cursor and the contact timeline source."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from api.common.errors import ApplicationError, NotFoundError, field_error
+from api.orders import conf
+from api.orders.models import (
+    Complaint,
+    ComplaintState,
+    Feedback,
+    GiftBox,
+    GiftBoxItem,
+    Order,
+    OrderLine,
+    OrderStatusHistory,
+    Partner,
+    PaymentMethod,
+    WebhookDelivery,
+)
+
+# A rating at or under this makes an unhappy customer, whose complaints come first.
+UNHAPPY_RATING = 2
+
+
+def order_list() -> QuerySet[Order]:
+    return Order.objects.select_related("contact", "partner").prefetch_related("lines")
+
+
+def order_get(*, order_id: int) -> Order:
+    order = (Order.objects.select_related("contact", "partner", "recipient")
+             .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("product", "gift_box")),
+                               "history", "payments", "refunds")
+             .filter(pk=order_id).first())
+    if order is None:
+        raise NotFoundError(f"No order #{order_id}.")
+    return order
+
+
+def gift_box_list(*, active_only: bool = False) -> QuerySet[GiftBox]:
+    qs = GiftBox.objects.prefetch_related(Prefetch("items", GiftBoxItem.objects.select_related("product")))
+    return qs.filter(active=True) if active_only else qs
+
+
+def partner_price(price_xaf: int, partner: Partner) -> int:
+    """The catalog price after the partner's discount, rounded like ``order_create`` rounds the discount."""
+    return price_xaf - price_xaf * partner.discount_percent // 100
+
+
+def payment_instructions(order: Order) -> dict[str, Any]:
+    """What to send the customer in one message: the number, the amount due and how to pay it."""
+    due = max(0, order.total_xaf - order.paid_xaf)
+    amount = f"{due:,}".replace(",", " ")
+    lines = [f"{conf.MERCHANT_NAME} – commande {order.number}", f"Montant à payer : {amount} FCFA"]
+    if due:
+        om = f"Orange Money : envoyez {amount} FCFA au {conf.ORANGE_MONEY_MERCHANT_NUMBER} ({conf.MERCHANT_NAME})"
+        momo = f"MTN MoMo : envoyez {amount} FCFA au {conf.MTN_MOMO_MERCHANT_NUMBER} ({conf.MERCHANT_NAME})"
+        first = [om, momo] if order.payment_method != PaymentMethod.MTN_MOMO else [momo, om]
+        lines += first + [f"Motif du paiement : {order.number}", "Merci de nous renvoyer l'identifiant de la transaction."]
+    else:
+        lines.append("Rien à payer : merci !")
+    return {
+        "order_number": order.number, "amount_due_xaf": due, "payment_method": order.payment_method,
+        "orange_money_number": conf.ORANGE_MONEY_MERCHANT_NUMBER, "mtn_momo_number": conf.MTN_MOMO_MERCHANT_NUMBER,
+        "text": "\n".join(lines),
+    }
+
+
+def batch_customers(*, batch: str) -> list[dict[str, Any]]:
+    """Who received products of ``batch`` (the recipient of a gift, else the buyer), for a recall."""
+    lines = (OrderLine.objects.filter(batch=batch).exclude(order__status="cancelled")
+             .select_related("order__contact", "order__recipient", "product").order_by("order__created_at", "id"))
+    people: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        order = line.order
+        person = order.recipient or order.contact
+        entry = people.setdefault(person.pk, {"contact_id": person.pk, "name": person.display_name,
+                                              "phone": person.phone or "", "orders": []})
+        entry["orders"].append({
+            "order_number": order.number, "ordered_at": order.created_at, "status": order.status,
+            "product_sku": line.product.sku if line.product else "", "quantity": line.quantity,
+            "best_before": line.best_before, "bought_by_contact_id": order.contact_id,
+        })
+    return list(people.values())
+
+
+def complaint_list(*, state: str | None = None) -> QuerySet[Complaint]:
+    """Open cases first, then those of unhappy customers (a rating of 2 or less), then the newest.
+
+    An unhappy customer tells twelve people, a happy one three.
+    """
+    unhappy = Exists(Feedback.objects.filter(contact_id=OuterRef("contact_id"), rating__lte=UNHAPPY_RATING))
+    qs = Complaint.objects.select_related("contact", "order", "owner").annotate(
+        unhappy=unhappy,
+        is_open=Case(When(state__in=[ComplaintState.OPEN, ComplaintState.IN_PROGRESS], then=Value(1)),
+                     default=Value(0), output_field=IntegerField()),
+    )
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-is_open", "-unhappy", "-created_at", "-id")
+
+
+def partner_order_get(*, partner: Partner, number: str) -> Order:
+    """The partner's own order; another partner's order is a 404, as if it did not exist."""
+    order = Order.objects.select_related("contact").filter(partner=partner, number=number).first()
+    if order is None:
+        raise NotFoundError(f"No order {number}.")
+    return order
+
+
+def order_etag(order: Order) -> str:
+    """Changes whenever the order changes: every order service stamps ``updated_at``."""
+    return f'"{order.pk}-{int(order.updated_at.timestamp() * 1_000_000)}"'
+
+
+# --- Partner polling ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollPosition:
+    """A place in the stream of a partner's order changes, ordered by ``(updated_at, id)``."""
+
+    updated_at: datetime
+    order_id: int
+
+    def encode(self) -> str:
+        raw = f"{self.updated_at.isoformat()}|{self.order_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> PollPosition:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            stamp, order_id = raw.rsplit("|", 1)
+            when = parse_datetime(stamp)
+            if when is None:
+                raise ValueError(stamp)
+            return cls(when, int(order_id))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise ApplicationError("The cursor is not valid; start again from updated_since.", code="validation_error",
+                                   errors=[field_error("cursor", "Not a cursor given by this API.", "invalid")]) from None
+
+
+def partner_orders_changed(*, partner: Partner, after: PollPosition | None, limit: int,
+                           now: datetime | None = None) -> tuple[list[Order], PollPosition | None, bool]:
+    """The partner's orders changed after ``after``, oldest change first, at most ``limit``.
+
+    The order ``(updated_at, id)`` is total, and the cursor carries both, so orders sharing one
+    timestamp are neither skipped nor repeated across pages. Changes of the last
+    ``PARTNER_POLL_SETTLE_SECONDS`` are held back: a transaction that stamped an earlier time may
+    still be committing, and serving past it would skip it for good. Returns the orders, the
+    position to poll from next (unchanged when nothing is new) and whether more are waiting.
+    """
+    now = now or timezone.now()
+    qs = Order.objects.filter(partner=partner, updated_at__lte=now - timedelta(seconds=conf.PARTNER_POLL_SETTLE_SECONDS))
+    if after is not None:
+        qs = qs.filter(Q(updated_at__gt=after.updated_at) | Q(updated_at=after.updated_at, id__gt=after.order_id))
+    rows = list(qs.select_related("contact").prefetch_related(
+        Prefetch("lines", OrderLine.objects.select_related("gift_box"))).order_by("updated_at", "id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    position = PollPosition(rows[-1].updated_at, rows[-1].pk) if rows else after
+    return rows, position, more
+
+
+def webhook_delivery_list(*, partner_id: int) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(partner_id=partner_id).select_related("order")
+
+
+# --- Contacts: timeline and privacy export -------------------------------------------------------
+
+
+def orders_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
+    """Timeline source ``orders``: orders placed, status changes, gifts received, feedback and complaints."""
+    from api.contacts.registry import TimelineEvent
+
+    def upto(qs: QuerySet, field: str) -> QuerySet:
+        return qs.filter(**{f"{field}__lte": before}) if before is not None else qs
+
+    events: list[TimelineEvent] = []
+    for order in upto(Order.objects.filter(contact_id=contact_id), "created_at").order_by("-created_at", "-id")[:limit]:
+        events.append(TimelineEvent(order.created_at, "order_placed",
+                                    f"Order {order.number}: {order.total_xaf} XAF", "orders", f"o{order.pk:012d}",
+                                    {"order_id": order.pk, "number": order.number, "total_xaf": order.total_xaf}))
+    history = (OrderStatusHistory.objects.filter(order__contact_id=contact_id).exclude(from_status="")
+               .select_related("order"))
+    for row in upto(history, "at").order_by("-at", "-id")[:limit]:
+        events.append(TimelineEvent(row.at, "order_status", f"Order {row.order.number}: {row.from_status} → "
+                                    f"{row.to_status}", "orders", f"s{row.pk:012d}",
+                                    {"order_id": row.order_id, "from": row.from_status, "to": row.to_status}))
+    gifts = upto(Order.objects.filter(recipient_id=contact_id), "created_at").select_related("contact")
+    for order in gifts.order_by("-created_at", "-id")[:limit]:
+        events.append(TimelineEvent(order.created_at, "gift_received",
+                                    f"Gift {order.number} from {order.contact.display_name}", "orders",
+                                    f"g{order.pk:012d}", {"order_id": order.pk, "buyer_id": order.contact_id}))
+    for fb in upto(Feedback.objects.filter(contact_id=contact_id), "created_at").select_related("order").order_by(
+            "-created_at", "-id")[:limit]:
+        events.append(TimelineEvent(fb.created_at, "order_feedback", f"Rated {fb.order.number} {fb.rating}/5",
+                                    "orders", f"f{fb.pk:012d}", {"order_id": fb.order_id, "rating": fb.rating}))
+    for c in upto(Complaint.objects.filter(contact_id=contact_id), "created_at").order_by("-created_at", "-id")[:limit]:
+        events.append(TimelineEvent(c.created_at, "complaint", f"Complaint ({c.state}): {c.text[:80]}", "orders",
+                                    f"c{c.pk:012d}", {"complaint_id": c.pk, "state": c.state}))
+    events.sort(key=lambda e: e.sort_key, reverse=True)
+    return events[:limit]
+
+
+def orders_export(contact_id: int) -> list[dict[str, Any]]:
+    """The person's orders in the privacy export: what they bought, when, for how much, where."""
+    out = []
+    for order in Order.objects.filter(contact_id=contact_id).prefetch_related("lines").order_by("created_at"):
+        out.append({
+            "number": order.number, "created_at": order.created_at.isoformat(), "status": order.status,
+            "total_xaf": order.total_xaf, "paid_xaf": order.paid_xaf, "refunded_xaf": order.refunded_xaf,
+            "delivery_address": order.delivery_address, "neighbourhood": order.neighbourhood,
+            "recipient_name": order.recipient_name,
+            "lines": [{"product_id": line.product_id, "gift_box_id": line.gift_box_id, "quantity": line.quantity,
+                       "line_total_xaf": line.line_total_xaf} for line in order.lines.all()],
+        })
+    return out
+
+
+def gifts_received_export(contact_id: int) -> list[dict[str, Any]]:
+    return [{"number": o.number, "created_at": o.created_at.isoformat(), "recipient_name": o.recipient_name,
+             "delivery_address": o.delivery_address}
+            for o in Order.objects.filter(recipient_id=contact_id).order_by("created_at")]

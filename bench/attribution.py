@@ -1,0 +1,308 @@
+"""Benchmark: attribution over two years of data on PostgreSQL, against the read floor.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
+        .venv/bin/python bench/attribution.py [--contacts 50000] [--touchpoints 1000000] [--orders 120000]
+                                              [--campaigns 300] [--scale 1.0] [--requests 100]
+
+Builds a scratch database (dropped at the end), writes the data with COPY, then times:
+
+- the floor: reading the same touchpoints, orders, order lines and refunds once from PostgreSQL
+  (``COPY (SELECT ...) TO STDOUT`` into nothing);
+- a full recompute of every model (``attribution_run(full=True)``) and the 104 weekly reports;
+- an incremental run after 1,000 new orders;
+- the weekly report API (in-process test client, staff token): p50 / p95 over ``--requests`` weeks.
+
+Peak memory is the largest resident set size sampled every 20 ms during each phase.
+Targets: full recompute <= 5x the read floor, incremental < 2 s, peak < 500 MB, API p95 < 200 ms.
+The watermark settle delay is set to 0 so that the incremental run sees only the new orders (in
+production it also re-reads the last two minutes of changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE / 1e6
+
+
+class PeakRss:
+    """Sample the resident set size in a thread while the block runs."""
+
+    def __enter__(self):
+        self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+
+def copy_model(cursor, model, rows) -> int:
+    """COPY ``rows`` (dicts of attname -> value) into ``model``'s table; other columns get their defaults."""
+    from django.db import models
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    base = {f.attname: f.get_default() for f in fields}
+    for f in fields:  # auto_now(_add) columns have no default of their own
+        if isinstance(f, models.DateTimeField) and base[f.attname] is None and not f.null:
+            base[f.attname] = timezone.now()
+    names = [f.attname for f in fields]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    n = 0
+    with cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            values = base | row
+            copy.write_row([Jsonb(v) if isinstance(v, dict | list) else v for v in (values[k] for k in names)])
+            n += 1
+    return n
+
+
+def ids(cursor, model) -> list[int]:
+    cursor.execute(f'SELECT id FROM "{model._meta.db_table}" ORDER BY id')
+    return [r[0] for r in cursor.fetchall()]
+
+
+def generate(args, rng: random.Random, now) -> dict:
+    from django.db import connection
+
+    from api.campaigns.models import Campaign, CampaignChannel, CampaignCost, Touchpoint
+    from api.contacts.models import Contact
+    from api.orders.models import Order, OrderLine, Product, Refund
+
+    start = now - timedelta(days=730)
+    channels = [c for c in CampaignChannel.values if c not in ("referral", "other")]
+    touch_channels = ["messenger", "whatsapp", "telegram", "instagram", "in_person"]
+    segments = ["host", "healthy", "reseller", "unknown"]
+    sources = ["", "", "", "Facebook", "un ami", "la foire", "WhatsApp", "dégustation"]
+    raw = connection.connection.cursor()
+    t0 = time.perf_counter()
+    copy_model(raw, Contact, ({
+        "name": f"Bench {i}", "referral_code": f"B{i:08d}", "segment": rng.choice(segments),
+        "self_reported_source": rng.choice(sources),
+        "created_at": start + timedelta(seconds=rng.uniform(0, 730 * 86400)), "updated_at": now,
+    } for i in range(args.contacts)))
+    contact_ids = ids(raw, Contact)
+    copy_model(raw, Campaign, ({
+        "name": f"Campaign {i}", "code": f"BC{i:05d}", "channel": channels[i % len(channels)], "status": "active",
+        "created_at": start, "updated_at": start,
+    } for i in range(args.campaigns)))
+    campaign_ids = ids(raw, Campaign)
+    cost_rows = []
+    for campaign_id in campaign_ids:
+        first = rng.randrange(0, 730 - 60)
+        for d in range(first, first + 60):
+            cost_rows.append({"campaign_id": campaign_id, "day": (start + timedelta(days=d)).date(), "kind": "ads",
+                              "amount_xaf": rng.randrange(500, 20_000), "created_at": now, "updated_at": now})
+    copy_model(raw, CampaignCost, cost_rows)
+    copy_model(raw, Touchpoint, ({
+        "contact_id": rng.choice(contact_ids),
+        "campaign_id": rng.choice(campaign_ids) if rng.random() < 0.8 else None,
+        "channel": rng.choice(touch_channels), "kind": "ad_referral",
+        "occurred_at": start + timedelta(seconds=rng.uniform(0, 730 * 86400)), "created_at": now, "updated_at": now,
+    } for _ in range(args.touchpoints)))
+    copy_model(raw, Product, ({"sku": f"BP{i}", "name": f"Syrup {i}", "price_xaf": 3000 + 500 * i,
+                               "unit_cost_xaf": 1000 + 200 * i, "created_at": now} for i in range(10)))
+    product_ids = ids(raw, Product)
+    buyers = contact_ids[: int(len(contact_ids) * 0.6)]
+    orders_written = write_orders(raw, rng, args.orders, buyers, product_ids, start, now, now, prefix="BO")
+    order_ids = ids(raw, Order)
+    refunds = rng.sample(order_ids, k=len(order_ids) // 50)
+    copy_model(raw, Refund, ({"order_id": oid, "amount_xaf": 1000, "created_at": now} for oid in refunds))
+    raw.execute("ANALYZE")
+    connection.commit() if not connection.get_autocommit() else None
+    return {"seconds": time.perf_counter() - t0, "contacts": len(contact_ids), "campaigns": len(campaign_ids),
+            "costs": len(cost_rows), "touchpoints": args.touchpoints, "orders": orders_written,
+            "refunds": len(refunds), "buyers": buyers, "products": product_ids,
+            "lines": OrderLine.objects.count()}
+
+
+def write_orders(raw, rng, count, buyers, product_ids, start, end, stamped, *, prefix: str) -> int:
+    """``count`` orders (one line each) placed between ``start`` and ``end``, updated at ``stamped``."""
+    from api.orders.models import Order, OrderLine
+
+    span = (end - start).total_seconds()
+    lines = []
+    orders = []
+    for i in range(count):
+        quantity = rng.randint(1, 4)
+        product = rng.randrange(len(product_ids))
+        price, cost = 3000 + 500 * product, 1000 + 200 * product
+        fee = rng.choice([0, 1000, 1500])
+        total = price * quantity
+        placed = start + timedelta(seconds=rng.uniform(0, span))
+        orders.append({"number": f"{prefix}-{i:07d}", "contact_id": rng.choice(buyers),
+                       "status": "cancelled" if rng.random() < 0.05 else "delivered", "subtotal_xaf": total,
+                       "delivery_fee_xaf": fee, "total_xaf": total + fee, "created_at": placed, "updated_at": stamped,
+                       "delivered_at": placed})
+        lines.append((product_ids[product], quantity, price, cost))
+    copy_model(raw, Order, orders)
+    raw.execute('SELECT id FROM "orders_order" WHERE number LIKE %s ORDER BY number', [f"{prefix}-%"])
+    new_ids = [r[0] for r in raw.fetchall()]
+    copy_model(raw, OrderLine, ({"order_id": oid, "product_id": p, "quantity": q, "unit_price_xaf": price,
+                                 "unit_cost_xaf": cost, "line_total_xaf": price * q}
+                                for oid, (p, q, price, cost) in zip(new_ids, lines, strict=True)))
+    return len(new_ids)
+
+
+def read_floor() -> float:
+    """Read the touchpoints, orders, lines and refunds once with COPY ... TO STDOUT, into nothing."""
+    from django.db import connection
+
+    queries = [
+        "SELECT id, contact_id, campaign_id, channel, kind, occurred_at FROM campaigns_touchpoint",
+        "SELECT id, contact_id, created_at, total_xaf, delivery_fee_xaf, status, is_sample, campaign_code, "
+        "coupon_code, self_reported_source FROM orders_order",
+        "SELECT order_id, quantity, unit_cost_xaf FROM orders_orderline",
+        "SELECT id, order_id, amount_xaf, created_at FROM orders_refund",
+    ]
+    raw = connection.connection.cursor()
+    t0 = time.perf_counter()
+    for query in queries:
+        with raw.copy(f"COPY ({query}) TO STDOUT") as copy:
+            for _ in copy:
+                pass
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--touchpoints", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=120_000)
+    parser.add_argument("--campaigns", type=int, default=300)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count (0.1 for a quick run)")
+    parser.add_argument("--requests", type=int, default=100, help="report API requests for the p95")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the full recompute")
+    args = parser.parse_args()
+    for name in ("contacts", "touchpoints", "orders", "campaigns"):
+        setattr(args, name, max(1, int(getattr(args, name) * args.scale)))
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+
+    if settings.IS_SQLITE:
+        print("This benchmark needs PostgreSQL: set DATABASE_URL=postgresql://...", file=sys.stderr)
+        return 2
+    settings.DEBUG = False
+    from api.attribution import conf, engine, selectors, services
+    from api.attribution.metrics import week_start
+
+    conf.WATERMARK_SETTLE_SECONDS = 0
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        rng = random.Random(2026)
+        now = timezone.now()
+        data = generate(args, rng, now)
+        print(f"data: {data['contacts']:,} contacts, {data['touchpoints']:,} touchpoints, {data['orders']:,} orders, "
+              f"{data['campaigns']} campaigns, {data['costs']:,} cost rows, {data['refunds']:,} refunds "
+              f"(written in {data['seconds']:.1f} s)")
+
+        floor = min(read_floor() for _ in range(3))
+        print(f"read floor (COPY TO STDOUT of touchpoints, orders, lines, refunds; best of 3): {floor:.2f} s")
+
+        with PeakRss() as full_mem:
+            import cProfile
+
+            profiler = cProfile.Profile() if args.profile else None
+            t0 = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            run = services.attribution_run(full=True)
+            full = time.perf_counter() - t0
+            if profiler:
+                profiler.disable()
+                import pstats
+
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        if run is None or run.state != "succeeded":
+            raise SystemExit(f"full recompute failed: {run and run.error}")
+        print(f"full recompute, {len(engine.MODELS)} models: {full:.2f} s for {run.orders_processed:,} orders, "
+              f"{run.credits_written:,} credits; peak RSS {full_mem.peak:.0f} MB; "
+              f"ratio to floor {full / floor:.1f}x (target <= 5x)")
+
+        this_week = week_start(timezone.localtime(now).date())
+        weeks = [this_week - timedelta(weeks=i) for i in range(104)]
+        with PeakRss() as reports_mem:
+            t0 = time.perf_counter()
+            for monday in weeks:
+                selectors.weekly_roi_report(week=monday, model=conf.DEFAULT_MODEL)
+            reports = time.perf_counter() - t0
+        print(f"104 weekly reports: {reports:.2f} s ({reports / 104 * 1000:.0f} ms each); "
+              f"peak RSS {reports_mem.peak:.0f} MB; full recompute + reports {(full + reports) / floor:.1f}x floor")
+
+        raw = connection.connection.cursor()
+        write_orders(raw, rng, 1000, data["buyers"], data["products"], now - timedelta(days=14), now,
+                     timezone.now(), prefix="BN")
+        with PeakRss() as inc_mem:
+            t0 = time.perf_counter()
+            inc = services.attribution_run()
+            incremental = time.perf_counter() - t0
+        if inc is None or inc.state != "succeeded":
+            raise SystemExit(f"incremental run failed: {inc and inc.error}")
+        print(f"incremental run after 1,000 new orders: {incremental:.2f} s ({inc.contacts_processed:,} contacts, "
+              f"{inc.orders_processed:,} orders redone); peak RSS {inc_mem.peak:.0f} MB (target < 2 s)")
+
+        from django.contrib.auth import get_user_model
+        from rest_framework.authtoken.models import Token
+
+        user = get_user_model().objects.create_user(username="bench", password="bench-pw-123", is_staff=True)
+        token = Token.objects.create(user=user)
+        client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.get(f"/api/v1/reports/weekly?week={this_week}")  # warm-up
+        timings = []
+        for _ in range(args.requests):
+            monday = rng.choice(weeks)
+            t0 = time.perf_counter()
+            response = client.get(f"/api/v1/reports/weekly?week={monday}&model={rng.choice(engine.MODELS)}")
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.content[:200]
+        timings.sort()
+        p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
+        print(f"weekly report API: p50 {statistics.median(timings):.0f} ms, p95 {p95:.0f} ms over "
+              f"{len(timings)} requests (target p95 < 200 ms)")
+        peak = max(full_mem.peak, reports_mem.peak, inc_mem.peak)
+        print(f"peak RSS over the timed phases: {peak:.0f} MB (target < 500 MB)")
+        verdict = [("full <= 5x floor", full <= 5 * floor), ("incremental < 2 s", incremental < 2),
+                   ("peak < 500 MB", peak < 500), ("API p95 < 200 ms", p95 < 200)]
+        print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in verdict))
+    finally:
+        if not args.keep:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Sending: checks at send time, caps, windows, 429s, unreachable chats, and a worker that dies mid-send."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+
+import pytest
+from django.utils import timezone
+
+from api.contacts.models import Consent
+from api.contacts.services import contact_opt_out, contact_update
+from api.nurture import conf, senders
+from api.nurture.models import OutboundMessage
+from api.nurture.services import (
+    broadcast_create,
+    broadcast_start,
+    outbound_recover_stuck,
+    outbound_retry,
+    window_next,
+)
+from tests.nurture.conftest import dispatch, make_contact, marketing
+
+pytestmark = pytest.mark.django_db
+
+
+def test_consent_is_checked_again_when_the_message_is_sent(fake_telegram):
+    contact = make_contact(1001)
+    message = marketing(contact, "Promo")
+    contact_opt_out(contact_id=contact.pk, how="phone call")  # after the message was queued
+    stats = dispatch()
+    message.refresh_from_db()
+    assert message.state == "skipped"
+    assert message.reason == "opted_out"
+    assert stats.sent == 0
+    assert fake_telegram.sent_messages == []
+
+
+def test_a_contact_without_telegram_consent_gets_no_marketing_but_a_reply(fake_telegram):
+    contact = make_contact(1002, consent=False)
+    promo = marketing(contact, "Promo")
+    reply = marketing(contact, "Réponse", category="service")
+    dispatch()
+    promo.refresh_from_db(), reply.refresh_from_db()
+    assert (promo.state, promo.reason) == ("skipped", "no_consent")
+    assert reply.state == "sent"
+    assert [m.text for m in fake_telegram.sent_messages] == ["Réponse"]
+
+
+def no_per_chat_limit(fake, settings):
+    """Let one chat receive several messages in a second (tests about counting, not pacing)."""
+    fake.per_chat_rate = None
+    settings.TELEGRAM_PER_CHAT_RATE_PER_SECOND = 1000
+
+
+def test_the_weekly_cap_counts_every_marketing_message(fake_telegram, settings):
+    settings.NURTURE_WEEKLY_CAP = 2
+    no_per_chat_limit(fake_telegram, settings)
+    make_contact(1003)
+    for i in range(3):
+        broadcast = broadcast_create(name=f"b{i}", text=f"Broadcast {i}", send_at=timezone.now(),
+                                     channels=["telegram"])
+        broadcast_start(broadcast_id=broadcast.pk)
+        dispatch()
+    states = sorted(OutboundMessage.objects.values_list("state", "reason"))
+    assert states == [("sent", ""), ("sent", ""), ("skipped", "weekly_cap")]
+    assert len(fake_telegram.messages_to(1003)) == 2
+    assert conf.get("NURTURE_WEEKLY_CAP") == 2
+
+
+def test_a_sequence_step_over_the_cap_waits_for_room_instead_of_being_lost(fake_telegram, settings):
+    from api.nurture.services import enrollment_create, sequence_create
+
+    settings.NURTURE_WEEKLY_CAP = 1
+    no_per_chat_limit(fake_telegram, settings)
+    contact = make_contact(1004)
+    marketing(contact, "Broadcast du jour")
+    dispatch()
+    sequence = sequence_create(name="Intro", steps=[{"text": "Étape 1"}, {"text": "Étape 2", "delay": "01:00:00"}],
+                               channels=["telegram"])
+    enrollment = enrollment_create(sequence_id=sequence.pk, contact_id=contact.pk, trigger="staff")
+    dispatch()
+    first, second = enrollment.messages.order_by("id")
+    assert first.state == "scheduled"
+    assert first.reason == "weekly_cap"
+    assert first.due_at > timezone.now() + timedelta(days=6)
+    assert second.due_at > first.due_at  # the rest of the sequence moved along
+
+
+def test_windows_defer_to_the_next_opening_in_business_time():
+    douala_22h = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)  # 22:00 in Douala (UTC+1)
+    allowed = window_next(douala_22h, dtime(9), dtime(20))
+    assert allowed == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    assert window_next(datetime(2026, 11, 25, 10, 0, tzinfo=UTC), dtime(9), dtime(20)).hour == 10
+    # a window across midnight
+    assert window_next(douala_22h, dtime(21), dtime(6)) == douala_22h
+
+
+def test_the_contacts_preferred_hours_win_over_the_steps_window(fake_telegram, settings):
+    settings.NURTURE_WINDOW_START, settings.NURTURE_WINDOW_END = "00:00", "23:59"
+    contact = make_contact(1005)
+    now_local = timezone.now().astimezone(timezone.get_current_timezone())
+    closed_start = (now_local + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    closed_end = (now_local + timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    contact_update(contact_id=contact.pk, preferred_hours_start=closed_start, preferred_hours_end=closed_end)
+    message = marketing(contact, "Promo", window=(dtime(0, 0), dtime(23, 59)))
+    dispatch()
+    message.refresh_from_db()
+    assert message.state == "scheduled"
+    assert message.reason == "outside_sending_window"
+    assert message.due_at > timezone.now() + timedelta(hours=1)
+    assert fake_telegram.sent_messages == []
+
+
+def test_messenger_outside_the_window_is_skipped_with_that_reason(fake_telegram):
+    from api.contacts.services import consent_grant, contact_upsert
+
+    contact = contact_upsert(facebook_psid="2400000000001", first_name="Line").contact
+    consent_grant(contact_id=contact.pk, channel="messenger", how="test")
+    message = marketing(contact, "Promo", channel="messenger")
+    dispatch()
+    message.refresh_from_db()
+    assert (message.state, message.reason) == ("skipped", "outside_messaging_window")
+
+
+def test_a_429_reschedules_at_retry_after_and_nothing_is_sent_twice(fake_telegram, settings):
+    fake_telegram.global_rate = 5
+    from tests.fakes.telegram_server import SlidingWindow
+
+    fake_telegram._global_window = SlidingWindow(5)
+    fake_telegram.retry_after = 0.3
+    settings.TELEGRAM_GLOBAL_RATE_PER_SECOND = 1000  # our limiter lets bursts through: the fake answers 429
+    contacts = [make_contact(2000 + i) for i in range(15)]
+    for contact in contacts:
+        marketing(contact, "Promo")
+    for _ in range(20):
+        dispatch(max_seconds=5)
+        if not OutboundMessage.objects.filter(state="scheduled").exists():
+            break
+        time.sleep(0.3)
+    assert fake_telegram.count_429 > 0
+    assert sorted(m.chat_id for m in fake_telegram.sent_messages) == [2000 + i for i in range(15)]
+    assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"sent"}
+    assert OutboundMessage.objects.filter(attempts__gt=1).exists()
+
+
+def test_an_unreachable_chat_cancels_its_other_pending_messages(fake_telegram):
+    contact = make_contact(3001)
+    fake_telegram.block(3001)
+    first = marketing(contact, "Un")
+    second = marketing(contact, "Deux", due_at=timezone.now() + timedelta(hours=1))
+    dispatch()
+    first.refresh_from_db(), second.refresh_from_db()
+    assert first.state == "failed"
+    assert first.reason == "unreachable: blocked"
+    assert second.state == "cancelled"
+    assert second.reason == "unreachable"
+    assert Consent.objects.get(contact=contact, channel="telegram").unreachable_at is not None
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: not an ``Exception``, so no handler of the dispatcher sees it."""
+
+
+def test_a_worker_that_dies_during_the_provider_call_leaves_the_message_unresent(fake_telegram, settings):
+    contact = make_contact(4001)
+    message = marketing(contact, "Promo")
+
+    def dies_after_delivering(**kwargs):
+        senders.deliver(**kwargs)
+        raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        dispatch(deliver=dies_after_delivering)
+    message.refresh_from_db()
+    assert message.state == "sending"
+    assert message.attempts == 1
+    dispatch()  # within the lease: left alone
+    message.refresh_from_db()
+    assert message.state == "sending"
+
+    later = timezone.now() + timedelta(seconds=conf.get("NURTURE_CLAIM_LEASE_SECONDS") + 1)
+    assert outbound_recover_stuck(now=later) == 1
+    dispatch()
+    message.refresh_from_db()
+    assert (message.state, message.reason) == ("failed", "unknown_outcome")
+    assert len(fake_telegram.messages_to(4001)) == 1  # delivered once, never resent
+
+    # Staff checked the chat and decided to send it again.
+    no_per_chat_limit(fake_telegram, settings)
+    outbound_retry(message_id=message.pk)
+    dispatch()
+    message.refresh_from_db()
+    assert message.state == "sent"
+    assert message.attempts == 2
+
+
+def test_a_claim_whose_worker_died_before_sending_goes_back_to_the_pool(fake_telegram):
+    from api.nurture.services import _claim
+
+    contact = make_contact(4002)
+    message = marketing(contact, "Promo")
+    assert _claim(token="dead-worker", batch=10, now=timezone.now()) == [message.pk]
+    dispatch()  # the lease holds: not sent by someone else meanwhile
+    assert fake_telegram.sent_messages == []
+    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    dispatch()
+    message.refresh_from_db()
+    assert message.state == "sent"
+    assert len(fake_telegram.messages_to(4002)) == 1

@@ -1,0 +1,47 @@
+"""Nurture tasks: a few lines each; the services decide (and are safe to run twice)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from api.nurture import services
+
+
+@shared_task(name="workers.tasks.nurture.outbound_dispatch", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def outbound_dispatch_task() -> dict[str, int]:
+    """Send due outbound messages for up to ``NURTURE_DISPATCH_MAX_SECONDS``.
+
+    Not retried by Celery: provider errors are handled per row (429 reschedules, unreachable cancels);
+    a run killed in the middle leaves rows that the next run finds (see ``services`` docstring).
+    """
+    stats = services.outbound_dispatch()
+    return {"sent": stats.sent, "skipped": stats.skipped, "failed": stats.failed, "rescheduled": stats.rescheduled}
+
+
+@shared_task(name="workers.tasks.nurture.new_contacts_enroll", acks_late=True, ignore_result=True)
+def new_contacts_enroll_task() -> int:
+    """Trigger "new contact": introduction sequence for contacts created since the cursor row;
+    also retries Telegram updates whose processing failed on an unexpected error."""
+    services.telegram_updates_retry()
+    return services.new_contacts_enroll()
+
+
+@shared_task(name="workers.tasks.nurture.broadcasts_start", acks_late=True, ignore_result=True)
+def broadcasts_start_task() -> int:
+    """Queue the messages of broadcasts whose time has come."""
+    return services.broadcasts_start_due()
+
+
+@shared_task(name="workers.tasks.nurture.daily", acks_late=True, ignore_result=True)
+def nurture_daily_task() -> None:
+    """Monthly personal messages, replenishment reminders, and completed enrollments."""
+    services.monthly_messages_enroll()
+    services.replenishment_plan()
+    services.enrollments_complete()
+
+
+@shared_task(name="workers.tasks.nurture.telegram_update_process", acks_late=True, ignore_result=True)
+def telegram_update_process_task(update_id: int) -> bool:
+    """Process a stored Telegram update (a no-op when it was already processed)."""
+    return services.telegram_update_process(update_id=update_id)
