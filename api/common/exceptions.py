@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -76,6 +77,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+
+    if isinstance(exc, OverflowError | DataError):
+        # A number or date outside what the database column can hold (an id of 30 digits, year 0)
+        # is the client's mistake, not ours: 400, and the transaction is rolled back.
+        set_rollback()
+        return Response(error_body("invalid_input", "A value is outside the range this API accepts."),
+                        status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, ApplicationError):
         set_rollback()

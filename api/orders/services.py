@@ -93,20 +93,29 @@ def product_create(*, sku: str, name: str, price_xaf: int, kind: str = "syrup", 
     return product
 
 
+def _catalog_item_update(model: type[Product] | type[GiftBox], item_id: int, label: str,
+                         fields: dict[str, Any]) -> Any:
+    """Lock a product or gift box, refuse a SKU another item has, set ``fields`` and validate.
+
+    Assumes an open transaction (the row lock lasts until it commits).
+    """
+    item = model.objects.select_for_update().filter(pk=item_id).first()
+    if item is None:
+        raise NotFoundError(f"No {label} #{item_id}.")
+    if "sku" in fields and model.objects.filter(sku=fields["sku"]).exclude(pk=item_id).exists():
+        raise ConflictError("SKU already used.", code="duplicate_sku",
+                            errors=[field_error("sku", "Already used.", "unique")])
+    for name, value in fields.items():
+        setattr(item, name, value)
+    item.full_clean()
+    item.save()
+    return item
+
+
 def product_update(*, product_id: int, **fields: Any) -> Product:
     """Change catalog fields of a product; orders keep the prices they were made at."""
     with transaction.atomic():
-        product = Product.objects.select_for_update().filter(pk=product_id).first()
-        if product is None:
-            raise NotFoundError(f"No product #{product_id}.")
-        if "sku" in fields and Product.objects.filter(sku=fields["sku"]).exclude(pk=product_id).exists():
-            raise ConflictError("SKU already used.", code="duplicate_sku",
-                                errors=[field_error("sku", "Already used.", "unique")])
-        for name, value in fields.items():
-            setattr(product, name, value)
-        product.full_clean()
-        product.save()
-        return product
+        return _catalog_item_update(Product, product_id, "product", fields)
 
 
 def _gift_box_items_set(gift_box: GiftBox, items: Sequence[dict[str, Any]]) -> None:
@@ -142,16 +151,7 @@ def gift_box_create(*, sku: str, name: str, price_xaf: int, items: Sequence[dict
 def gift_box_update(*, gift_box_id: int, items: Sequence[dict[str, Any]] | None = None, **fields: Any) -> GiftBox:
     """Change a gift box; ``items`` replaces its content when given."""
     with transaction.atomic():
-        box = GiftBox.objects.select_for_update().filter(pk=gift_box_id).first()
-        if box is None:
-            raise NotFoundError(f"No gift box #{gift_box_id}.")
-        if "sku" in fields and GiftBox.objects.filter(sku=fields["sku"]).exclude(pk=gift_box_id).exists():
-            raise ConflictError("SKU already used.", code="duplicate_sku",
-                                errors=[field_error("sku", "Already used.", "unique")])
-        for name, value in fields.items():
-            setattr(box, name, value)
-        box.full_clean()
-        box.save()
+        box = _catalog_item_update(GiftBox, gift_box_id, "gift box", fields)
         if items is not None:
             _gift_box_items_set(box, items)
         return box

@@ -108,3 +108,9 @@ def test_lists_use_cursor_pagination_with_a_capped_page_size(staff_client):
     assert seen == [f"k{i:03d}" for i in range(250)]  # nothing missed, nothing repeated
     assert next_page["next"] is None
     assert "cursor=" in body["next"]
+
+
+def test_a_number_too_large_for_the_database_is_a_400_not_a_500(staff_client):
+    response = staff_client.get("/api/v1/test/overflow", {"id": "29281009246860972032"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"

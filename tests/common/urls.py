@@ -39,6 +39,16 @@ class CrashView(APIView):
         raise RuntimeError("database password is hunter2-secret")
 
 
+class OverflowView(APIView):
+    def get(self, request):
+        # What a query does with a number of 30 digits: SQLite cannot bind it, PostgreSQL refuses the cast.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT CAST(%s AS INTEGER)", [int(request.query_params["id"])])
+            return Response({"n": cursor.fetchone()[0]})
+
+
 class _FlagSerializer(serializers.ModelSerializer):
     class Meta:
         model = SystemFlag
@@ -65,6 +75,7 @@ test_patterns = [
     path("echo-order", EchoOrderView.as_view()),
     path("conflict", ConflictView.as_view()),
     path("crash", CrashView.as_view()),
+    path("overflow", OverflowView.as_view()),
     path("flags", FlagListView.as_view()),
 ]
 

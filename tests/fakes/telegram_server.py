@@ -616,3 +616,54 @@ class FakeTelegram:
                     break
                 self._updates_ready.wait(remaining)
             return [dict(u) for u in batch[:limit]]
+
+
+def main() -> None:
+    """Chat with the bot locally, with no Telegram account and no internet.
+
+    Run ``.venv/bin/python -m tests.fakes.telegram_server`` in one terminal, then start
+    Confiotes with ``TELEGRAM_API_BASE_URL=http://127.0.0.1:8081 TELEGRAM_BOT_TOKEN=123:ABC``
+    and ``manage.py telegram_poll --dispatch`` in another. Type ``/start CODE``, a reply,
+    ``STOP`` or ``tap <data>`` (an inline button) here; what the bot sends is printed.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0] if main.__doc__ else None)
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--token", default="123:ABC")
+    parser.add_argument("--chat-id", type=int, default=700100200)
+    parser.add_argument("--name", default="Awa")
+    args = parser.parse_args()
+    fake = FakeTelegram(token=args.token, port=args.port).start()
+    print(f"Fake Bot API on {fake.base_url} (token {args.token}); you are chat {args.chat_id}.")
+    printed = 0
+
+    def show_replies() -> None:
+        nonlocal printed
+        while True:
+            sent = fake.messages_to(args.chat_id)
+            for record in sent[printed:]:
+                markup = record.reply_markup if isinstance(record.reply_markup, dict) else {}
+                buttons = [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+                print(f"\nbot> {record.text}" + (f"\n     buttons: {', '.join(buttons)}" if buttons else ""))
+            printed = len(sent)
+            time.sleep(0.3)
+
+    threading.Thread(target=show_replies, daemon=True).start()
+    try:
+        for line in iter(input, None):  # type: ignore[call-overload]
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("tap "):
+                fake.push_update(callback_update(args.chat_id, text[4:].strip(), callback_id=str(time.time())))
+            else:
+                fake.push_update(message_update(args.chat_id, text, first_name=args.name))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
