@@ -11,12 +11,14 @@ from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.attribution import charts, selectors, services
 from api.attribution import serializers as s
+from api.attribution.models import AttributionRun, RfmScore
 from api.common.pagination import CreatedCursorPagination
 from api.common.serializers import ErrorSerializer
 
@@ -208,7 +210,23 @@ class CohortView(APIView):
         return Response(s.CohortSerializer(selectors.cohort_retention(months=query.get("months") or 12)).data)
 
 
-class RfmListView(APIView):
+class _PagedListView(GenericAPIView):
+    """A read-only list with the project's cursor pagination, so the schema documents the page object
+    (``next``, ``previous``, ``results``) the view really returns, and the ``cursor`` and ``page_size``
+    parameters."""
+
+    pagination_class = CreatedCursorPagination
+    filter_backends: list[type] = []
+
+    def paged(self, queryset: Any, serializer_class: type) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class RfmListView(_PagedListView):
+    queryset = RfmScore.objects.none()
+    serializer_class = s.RfmScoreSerializer
+
     @extend_schema(
         summary="RFM scores of contacts",
         description="Recency, frequency and monetary quintile scores (1-5) and named groups, recomputed nightly. "
@@ -227,9 +245,7 @@ class RfmListView(APIView):
         filters = dict(serializer.validated_data)
         if "group" in filters:
             filters["group"] = sorted(filters["group"])
-        paginator = CreatedCursorPagination()
-        page = paginator.paginate_queryset(selectors.rfm_list(filters=filters), request, view=self)
-        return paginator.get_paginated_response(s.RfmScoreSerializer(page, many=True).data)
+        return self.paged(selectors.rfm_list(filters=filters), s.RfmScoreSerializer)
 
 
 class LeaderboardView(APIView):
@@ -254,7 +270,10 @@ _RUN_EXAMPLE = {"id": 42, "kind": "incremental", "state": "succeeded", "started_
                 "contacts_processed": 12, "orders_processed": 15, "credits_written": 104, "error": ""}
 
 
-class RunListView(APIView):
+class RunListView(_PagedListView):
+    queryset = AttributionRun.objects.none()
+    serializer_class = s.RunSerializer
+
     @extend_schema(
         summary="Attribution runs",
         description="Incremental runs every few minutes (beat) and full recomputes, newest first.",
@@ -264,9 +283,7 @@ class RunListView(APIView):
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
-        paginator = CreatedCursorPagination()
-        page = paginator.paginate_queryset(selectors.run_list(), request, view=self)
-        return paginator.get_paginated_response(s.RunSerializer(page, many=True).data)
+        return self.paged(selectors.run_list(), s.RunSerializer)
 
     @extend_schema(
         summary="Run attribution now",

@@ -22,7 +22,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.campaigns import selectors, services
-from api.campaigns.filters import CampaignFilter, CostFilter, PageAudienceFilter, TouchpointFilter
+from api.campaigns.filters import (
+    CampaignFilter,
+    CostFilter,
+    CouponFilter,
+    PageAudienceFilter,
+    TouchpointFilter,
+)
 from api.campaigns.models import Campaign, CampaignCost, Coupon, FacebookCampaign, PageAudienceDay, Touchpoint
 from api.campaigns.serializers import (
     CampaignInSerializer,
@@ -285,16 +291,13 @@ class TrackingRedirectView(APIView):
 
 class CouponListView(_ListView):
     queryset = Coupon.objects.none()
+    filterset_class = CouponFilter
     serializer_class = CouponOutSerializer
 
     @extend_schema(summary="List coupons", tags=TAGS, responses=CouponOutSerializer(many=True),
-                   parameters=[OpenApiParameter("campaign", int)],
                    examples=[OpenApiExample("Coupons", value=_page([_COUPON]), response_only=True)])
     def get(self, request: Request) -> Response:
-        qs = Coupon.objects.select_related("campaign")
-        if request.query_params.get("campaign", "").isdigit():
-            qs = qs.filter(campaign_id=int(request.query_params["campaign"]))
-        return self.list_response(request, qs, CouponOutSerializer)
+        return self.list_response(request, Coupon.objects.select_related("campaign"), CouponOutSerializer)
 
     @extend_schema(summary="Create a coupon of a campaign", tags=TAGS, request=CouponInSerializer,
                    responses={201: CouponOutSerializer, **_errors(409)},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.contacts.models import (
@@ -16,6 +18,31 @@ from api.contacts.models import (
     LifecycleStage,
     Segment,
 )
+
+# --- fields -------------------------------------------------------------------------------------
+
+
+@extend_schema_field({
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "example": "18:00:00",
+    "description": "Wall-clock time in the business time zone, `HH:MM[:SS]`, without an offset.",
+})
+class LocalTimeField(serializers.TimeField):
+    """A naive wall-clock time (``18:00:00``). Documented as a pattern, not ``format: time``: JSON
+    Schema's (RFC 3339) ``time`` requires an offset, which a stored ``TimeField`` never has."""
+
+
+# Due dates are rendered in the business time zone; before 1912 Africa/Douala used local mean time
+# (+00:38:48), an offset with seconds that is not RFC 3339. No follow-up is due centuries away anyway.
+DUE_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+DUE_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def validate_due_at(value: datetime) -> None:
+    if not DUE_AT_MIN <= value < DUE_AT_MAX:
+        raise serializers.ValidationError("Must be between 2000-01-01 and 2100-01-01.", code="out_of_range")
+
 
 # --- output ---------------------------------------------------------------------------------------
 
@@ -35,6 +62,8 @@ class ContactOutputSerializer(serializers.ModelSerializer):
     owner_id = serializers.IntegerField(allow_null=True, read_only=True)
     referred_by_id = serializers.IntegerField(allow_null=True, read_only=True)
     merged_into_id = serializers.IntegerField(allow_null=True, read_only=True)
+    preferred_hours_start = LocalTimeField(allow_null=True, read_only=True)
+    preferred_hours_end = LocalTimeField(allow_null=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -202,8 +231,8 @@ class ContactUpdateInputSerializer(_IdentityFields):
     referred_by_id = serializers.IntegerField(required=False, allow_null=True)
     owner_id = serializers.IntegerField(required=False, allow_null=True)
     preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
-    preferred_hours_start = serializers.TimeField(required=False, allow_null=True)
-    preferred_hours_end = serializers.TimeField(required=False, allow_null=True)
+    preferred_hours_start = LocalTimeField(required=False, allow_null=True)
+    preferred_hours_end = LocalTimeField(required=False, allow_null=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False,
                                  help_text="Replaces the tags.")
     verified = serializers.BooleanField(required=False, default=False,
@@ -243,7 +272,7 @@ class OptOutInputSerializer(serializers.Serializer):
 class TaskInputSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, default=FollowUpTask.Kind.CALL)
-    due_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(validators=[validate_due_at], help_text="Between 2000 and 2100.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
     owner_id = serializers.IntegerField(required=False, allow_null=True,
                                         help_text="Staff user; defaults to the creator.")
@@ -251,7 +280,8 @@ class TaskInputSerializer(serializers.Serializer):
 
 class TaskUpdateInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, required=False)
-    due_at = serializers.DateTimeField(required=False)
+    due_at = serializers.DateTimeField(required=False, validators=[validate_due_at],
+                                       help_text="Between 2000 and 2100.")
     note = serializers.CharField(required=False, allow_blank=True)
     outcome = serializers.CharField(required=False, allow_blank=True)
     done = serializers.BooleanField(required=False, allow_null=True, default=None)

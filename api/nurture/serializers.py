@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -11,16 +13,63 @@ from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Purpose, 
 from api.nurture.selectors import broadcast_progress
 
 CHANNELS = ["telegram", "messenger", "whatsapp"]
+# Ids are 64-bit (BigAutoField, PostgreSQL bigint): a larger filter value is a 400, not a database error.
+MAX_ID = 2**63 - 1
+MAX_STEP_DELAY = timedelta(days=366)
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+@extend_schema_field({
+    "type": "string",
+    "pattern": LOCAL_TIME_PATTERN,
+    "example": "09:00:00",
+    "description": "Wall-clock time in the business time zone, `HH:MM[:SS]`, without an offset.",
+})
+class LocalTimeField(serializers.TimeField):
+    """A naive wall-clock time (``09:00:00``). Documented as a pattern, not ``format: time``: JSON Schema's
+    (RFC 3339) ``time`` requires an offset, which a stored ``TimeField`` never has. An input with an offset
+    (``09:00Z``) is refused rather than silently read as business time."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str) and not re.match(LOCAL_TIME_PATTERN, value):
+            self.fail("invalid", format="HH:MM[:SS] (business time zone, no offset)")
+        return super().to_internal_value(value)
+
+
+@extend_schema_field({"type": "string", "anyOf": [{"format": "uri"}, {"maxLength": 0}],
+                      "description": "An http(s) URL, or empty when there is none."})
+class OptionalUrlOutputField(serializers.CharField):
+    """A URL model field with ``blank=True`` as answered: a URL or ``""`` (``format: uri`` alone refuses ``""``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+
+class StepInputSerializer(serializers.Serializer):
+    delay = serializers.DurationField(min_value=timedelta(), max_value=MAX_STEP_DELAY,
+                                      help_text="After the previous step (after enrollment for the first), "
+                                                "e.g. `1 00:00:00` for one day; at most 366 days.")
+    text = serializers.CharField(help_text="Variables: {first_name} {name} {salutation} {referral_code}.")
+    image_url = serializers.URLField(max_length=200, required=False, allow_blank=True, default="")
+    window_start = LocalTimeField(required=False, allow_null=True, default=None,
+                                  help_text="Business time zone; default 09:00.")
+    window_end = LocalTimeField(required=False, allow_null=True, default=None,
+                                help_text="Business time zone; default 20:00.")
 
 
 class StepSerializer(serializers.ModelSerializer):
-    delay = serializers.DurationField(help_text="After the previous step (after enrollment for the first), "
-                                                "e.g. `1 00:00:00` for one day.")
+    """A step as answered: every field is present; the windows are null when the defaults apply."""
+
+    delay = serializers.DurationField(read_only=True, help_text="After the previous step, e.g. `1 00:00:00`.")
+    image_url = OptionalUrlOutputField()
+    window_start = LocalTimeField(allow_null=True, read_only=True, help_text="Business time zone; null: 09:00.")
+    window_end = LocalTimeField(allow_null=True, read_only=True, help_text="Business time zone; null: 20:00.")
 
     class Meta:
         model = SequenceStep
         fields = ["position", "delay", "text", "image_url", "window_start", "window_end"]
-        read_only_fields = ["position"]
+        read_only_fields = fields
 
 
 class SequenceInputSerializer(serializers.Serializer):
@@ -35,7 +84,7 @@ class SequenceInputSerializer(serializers.Serializer):
     stop_on_order = serializers.BooleanField(default=True)
     stop_on_reply = serializers.BooleanField(default=False)
     is_active = serializers.BooleanField(default=True)
-    steps = StepSerializer(many=True, allow_empty=False)
+    steps = StepInputSerializer(many=True, allow_empty=False)
 
 
 class SequenceUpdateSerializer(serializers.Serializer):
@@ -48,16 +97,32 @@ class SequenceUpdateSerializer(serializers.Serializer):
 
 
 class SequenceOutputSerializer(serializers.ModelSerializer):
+    audience = serializers.DictField(read_only=True)
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), read_only=True)
     steps = StepSerializer(many=True, read_only=True)
 
     class Meta:
         model = Sequence
         fields = ["id", "name", "purpose", "campaign_code", "audience", "channels", "stop_on_order", "stop_on_reply",
                   "is_active", "steps", "created_at", "updated_at"]
+        read_only_fields = fields
 
 
 class EnrollInputSerializer(serializers.Serializer):
-    contact_id = serializers.IntegerField(min_value=1)
+    contact_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class EnrollmentQuerySerializer(serializers.Serializer):
+    contact = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    sequence = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    state = serializers.ChoiceField(choices=Enrollment.State.choices, required=False)
+
+
+class OutboundMessageQuerySerializer(serializers.Serializer):
+    contact = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    broadcast = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    state = serializers.ChoiceField(choices=OutboundMessage.State.choices, required=False)
+    reason = serializers.CharField(required=False, max_length=200, help_text="Prefix of the reason.")
 
 
 class EnrollmentOutputSerializer(serializers.ModelSerializer):
@@ -65,14 +130,29 @@ class EnrollmentOutputSerializer(serializers.ModelSerializer):
         model = Enrollment
         fields = ["id", "sequence", "contact", "state", "trigger", "trigger_ref", "stopped_reason", "created_at",
                   "ended_at"]
+        read_only_fields = fields
 
 
 class OutboundMessageOutputSerializer(serializers.ModelSerializer):
+    image_url = OptionalUrlOutputField()
+
     class Meta:
         model = OutboundMessage
         fields = ["id", "contact", "channel", "recipient", "category", "text", "image_url", "due_at", "state",
                   "reason", "provider_message_id", "attempts", "claimed_at", "sent_at", "idempotency_key",
                   "enrollment", "broadcast", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+# Times are answered in the business time zone; before 1912 Africa/Douala used local mean time (+00:38:48),
+# an offset with seconds that is not RFC 3339. A broadcast centuries away is a typo anyway.
+SEND_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+SEND_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def validate_send_at(value: datetime) -> None:
+    if not SEND_AT_MIN <= value < SEND_AT_MAX:
+        raise serializers.ValidationError("Must be between 2000-01-01 and 2100-01-01.", code="out_of_range")
 
 
 class BroadcastInputSerializer(serializers.Serializer):
@@ -82,7 +162,7 @@ class BroadcastInputSerializer(serializers.Serializer):
     audience = serializers.DictField(required=False, default=dict)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False,
                                      default=lambda: list(CHANNELS))
-    send_at = serializers.DateTimeField()
+    send_at = serializers.DateTimeField(validators=[validate_send_at], help_text="Between 2000 and 2100.")
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -95,12 +175,16 @@ class ProgressSerializer(serializers.Serializer):
 
 
 class BroadcastOutputSerializer(serializers.ModelSerializer):
+    audience = serializers.DictField(read_only=True)
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), read_only=True)
+    image_url = OptionalUrlOutputField()
     progress = serializers.SerializerMethodField()
 
     class Meta:
         model = Broadcast
         fields = ["id", "name", "text", "image_url", "audience", "channels", "send_at", "state", "total", "progress",
                   "created_at", "cancelled_at"]
+        read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, obj: Broadcast) -> dict[str, Any]:

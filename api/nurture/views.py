@@ -7,12 +7,13 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
@@ -25,7 +26,9 @@ from api.nurture.serializers import (
     BroadcastOutputSerializer,
     EnrollInputSerializer,
     EnrollmentOutputSerializer,
+    EnrollmentQuerySerializer,
     OutboundMessageOutputSerializer,
+    OutboundMessageQuerySerializer,
     SequenceInputSerializer,
     SequenceOutputSerializer,
     SequenceUpdateSerializer,
@@ -205,13 +208,11 @@ class EnrollmentListApi(GenericAPIView):
     serializer_class = EnrollmentOutputSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.enrollment_list(contact_id=_int(params.get("contact")),
-                                         sequence_id=_int(params.get("sequence")), state=params.get("state"))
+        query = _query(EnrollmentQuerySerializer, self.request)
+        return selectors.enrollment_list(contact_id=query.get("contact"), sequence_id=query.get("sequence"),
+                                         state=query.get("state"))
 
-    @extend_schema(summary="List enrollments",
-                   parameters=[OpenApiParameter("contact", int), OpenApiParameter("sequence", int),
-                               OpenApiParameter("state", str, enum=["active", "completed", "stopped"])],
+    @extend_schema(summary="List enrollments", parameters=[EnrollmentQuerySerializer],
                    responses=EnrollmentOutputSerializer(many=True), examples=[_resp(_page(_ENROLLMENT))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
@@ -227,13 +228,11 @@ class EnrollmentStopApi(APIView):
         return Response(EnrollmentOutputSerializer(enrollment).data)
 
 
-def _int(value: str | None) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ApplicationError(f"Expected a number, got {value!r}.", code="validation_error") from None
+def _query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
+    """The validated query filters: a malformed or out-of-range value is a 400 naming the parameter."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 class BroadcastListCreateApi(GenericAPIView):
@@ -285,17 +284,14 @@ class OutboundMessageListApi(GenericAPIView):
     serializer_class = OutboundMessageOutputSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.outbound_list(contact_id=_int(params.get("contact")), state=params.get("state"),
-                                       broadcast_id=_int(params.get("broadcast")), reason=params.get("reason"))
+        query = _query(OutboundMessageQuerySerializer, self.request)
+        return selectors.outbound_list(contact_id=query.get("contact"), state=query.get("state"),
+                                       broadcast_id=query.get("broadcast"), reason=query.get("reason"))
 
     @extend_schema(summary="List outbound messages",
                    description="Filter `reason=unknown_outcome` to review messages whose worker died during the "
                                "provider call (they are never resent automatically).",
-                   parameters=[OpenApiParameter("contact", int), OpenApiParameter("broadcast", int),
-                               OpenApiParameter("state", str, enum=["scheduled", "sending", "sent", "failed",
-                                                                    "skipped", "cancelled"]),
-                               OpenApiParameter("reason", str, description="Prefix of the reason.")],
+                   parameters=[OutboundMessageQuerySerializer],
                    responses=OutboundMessageOutputSerializer(many=True), examples=[_resp(_page(_MESSAGE))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
