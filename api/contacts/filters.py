@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from api.common.filters import DateTimeFilter, IdFilter
 from api.contacts.models import Channel, Contact, LifecycleStage, Segment
 from api.contacts.phones import phone_digits, try_normalize_phone
 from api.contacts.selectors import has_channel_q
@@ -35,12 +36,12 @@ class ContactFilter(django_filters.FilterSet):
     neighbourhood = django_filters.CharFilter(field_name="neighbourhood", lookup_expr="iexact")
     self_reported_source = django_filters.CharFilter(field_name="self_reported_source", lookup_expr="icontains")
     acquisition_channel = django_filters.CharFilter(field_name="acquisition_channel", lookup_expr="iexact")
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = IdFilter(field_name="owner_id")
     opted_out = django_filters.BooleanFilter(field_name="opted_out_at", lookup_expr="isnull", exclude=True)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
-    last_seen_before = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    last_seen_after = DateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    last_seen_before = DateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
 
     class Meta:
         model = Contact

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import django_filters
 
+from api.common.filters import DateTimeFilter, IdFilter
 from api.orders.models import Order, OrderStatus, PaymentStatus
 
 
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=OrderStatus.choices)
     payment_status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
-    contact = django_filters.NumberFilter(field_name="contact_id")
-    partner = django_filters.NumberFilter(field_name="partner_id")
+    contact = IdFilter(field_name="contact_id")
+    partner = IdFilter(field_name="partner_id")
     number = django_filters.CharFilter(field_name="number", lookup_expr="iexact")
     is_sample = django_filters.BooleanFilter()
     campaign_code = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Order
