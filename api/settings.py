@@ -116,7 +116,7 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "api.common.cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Under pytest each run has its own prefix, so runs sharing one Redis do not mix keys.
             "KEY_PREFIX": f"test-{os.getpid()}" if "pytest" in sys.modules else "confiotes",

@@ -301,6 +301,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)  # 2x4 beat 4x4 and 3x1 on the two-core box
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--only", help="comma-separated scenarios to run, e.g. get,floor-get (default: all)")
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", BENCH_DB_URL)
@@ -343,6 +344,8 @@ def main() -> None:
         scenarios = [("list", "list", False, False), ("floor-list", "list", True, False),
                      ("get", "get", False, False), ("get-304", "get", False, True),
                      ("floor-get", "get", True, False)]
+        if args.only:
+            scenarios = [s for s in scenarios if s[0] in args.only.split(",")]
         results = {}
         for name, kind, floor, inm in scenarios:
             script = write_script(entries, kind=kind, floor=floor, inm=inm)
@@ -358,7 +361,7 @@ def main() -> None:
     print(f"{'endpoint':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'of floor':>10}")
     floors = {"list": "floor-list", "get": "floor-get", "get-304": "floor-get"}
     for name, r in results.items():
-        share = f"{r['rps'] / results[floors[name]]['rps']:.0%}" if name in floors else ""
+        share = f"{r['rps'] / results[floors[name]]['rps']:.0%}" if floors.get(name) in results else ""
         print(f"{name:<12}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
               f"{r['bad_status'] + r['errors']:>8}{share:>10}")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DEFAULT_DB_ALIAS, DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -69,6 +69,18 @@ def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = No
     return body
 
 
+def _roll_back(context: dict[str, Any]) -> None:
+    """Roll the request's transaction back, unless the view runs outside one (``non_atomic_requests``).
+
+    DRF's ``set_rollback`` only asks whether *some* atomic block is open; for a non-atomic view that
+    block belongs to someone else (a test case's transaction, a caller's), which must not be doomed.
+    """
+    match = getattr(context.get("request"), "resolver_match", None)
+    if match is not None and DEFAULT_DB_ALIAS in getattr(match.func, "_non_atomic_requests", ()):
+        return
+    set_rollback()
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Render any exception raised in a DRF view as the common error shape."""
     if isinstance(exc, Http404):
@@ -81,12 +93,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, OverflowError | DataError):
         # A number or date outside what the database column can hold (an id of 30 digits, year 0)
         # is the client's mistake, not ours: 400, and the transaction is rolled back.
-        set_rollback()
+        _roll_back(context)
         return Response(error_body("invalid_input", "A value is outside the range this API accepts."),
                         status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, ApplicationError):
-        set_rollback()
+        _roll_back(context)
         return Response(error_body(exc.code, exc.message, exc.errors, **exc.extra), status=exc.status_code)
 
     if isinstance(exc, exceptions.APIException):
@@ -109,12 +121,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         else:
             errors = []
             message = str(exc.detail) if not isinstance(exc.detail, dict | list) else str(exc.default_detail)
-        set_rollback()
+        _roll_back(context)
         return Response(error_body(code, message, errors, **extra), status=exc.status_code, headers=headers)
 
     # Anything else is our bug: log it (secrets are scrubbed by the log filter), never show it.
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
-    set_rollback()
+    _roll_back(context)
     return Response(
         error_body("server_error", "An internal error occurred. It has been logged."),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
 
-from api.orders import models
+from api.orders import models, services
 
 
 class GiftBoxItemInline(admin.TabularInline):
@@ -52,11 +54,25 @@ class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "contact_person", "discount_percent", "active"]
     exclude = ["webhook_secret"]
 
+    def save_model(self, request: Any, obj: models.Partner, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.partner_api_keys_forget(partner_id=obj.pk)
+
+
+
 
 @admin.register(models.PartnerApiKey)
 class PartnerApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "partner", "name", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "key_hash", "last_used_at"]
+
+    def save_model(self, request: Any, obj: models.PartnerApiKey, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.partner_api_keys_forget(partner_id=obj.partner_id)
+
+    def delete_model(self, request: Any, obj: models.PartnerApiKey) -> None:
+        services.partner_api_keys_forget(partner_id=obj.partner_id)
+        super().delete_model(request, obj)
 
 
 @admin.register(models.Complaint)

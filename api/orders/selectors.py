@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -118,9 +119,50 @@ def partner_order_get(*, partner: Partner, number: str) -> Order:
     return order
 
 
+class OrderVersion(NamedTuple):
+    """An order as of one change: enough to answer ``If-None-Match`` and to find a cached document."""
+
+    id: int
+    updated_at: datetime
+
+    @property
+    def stamp(self) -> int:
+        return int(self.updated_at.timestamp() * 1_000_000)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}-{self.stamp}"'
+
+
 def order_etag(order: Order) -> str:
     """Changes whenever the order changes: every order service stamps ``updated_at``."""
-    return f'"{order.pk}-{int(order.updated_at.timestamp() * 1_000_000)}"'
+    return OrderVersion(order.pk, order.updated_at).etag
+
+
+def partner_order_version(*, partner_id: int, number: str) -> OrderVersion:
+    """The current version of the partner's own order (one index lookup, no joins); another
+    partner's order is a 404, as if it did not exist."""
+    # Plain SQL: on the hottest read of the API, compiling the ORM query cost more than running it.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, updated_at FROM {Order._meta.db_table} WHERE partner_id = %s AND number = %s",
+                       [partner_id, number])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"No order {number}.")
+    return OrderVersion(row[0], _db_time(row[1]))
+
+
+def _db_time(value: Any) -> datetime:
+    """A ``DateTimeField`` value read with plain SQL: SQLite gives naive UTC text, PostgreSQL an aware time."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def partner_orders_by_id(*, partner_id: int, ids: list[int]) -> list[Order]:
+    """The partner's orders with their customer and lines, ready to render, in no set order."""
+    return list(Order.objects.filter(partner_id=partner_id, pk__in=ids).select_related("contact")
+                .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("gift_box"))))
 
 
 # --- Partner polling ----------------------------------------------------------------------------
@@ -151,25 +193,33 @@ class PollPosition:
                                    errors=[field_error("cursor", "Not a cursor given by this API.", "invalid")]) from None
 
 
-def partner_orders_changed(*, partner: Partner, after: PollPosition | None, limit: int,
-                           now: datetime | None = None) -> tuple[list[Order], PollPosition | None, bool]:
-    """The partner's orders changed after ``after``, oldest change first, at most ``limit``.
+def partner_orders_changed(*, partner_id: int, after: PollPosition | None, limit: int,
+                           now: datetime | None = None) -> tuple[list[OrderVersion], PollPosition | None, bool]:
+    """The versions of the partner's orders changed after ``after``, oldest change first, at most ``limit``.
 
     The order ``(updated_at, id)`` is total, and the cursor carries both, so orders sharing one
     timestamp are neither skipped nor repeated across pages. Changes of the last
     ``PARTNER_POLL_SETTLE_SECONDS`` are held back: a transaction that stamped an earlier time may
-    still be committing, and serving past it would skip it for good. Returns the orders, the
-    position to poll from next (unchanged when nothing is new) and whether more are waiting.
+    still be committing, and serving past it would skip it for good. Returns the versions, the
+    position to poll from next (unchanged when nothing is new) and whether more are waiting. Only
+    ids and times are read (from the ``(partner, updated_at, id)`` index): the documents themselves
+    are cached per version (``api.orders.documents``).
     """
     now = now or timezone.now()
-    qs = Order.objects.filter(partner=partner, updated_at__lte=now - timedelta(seconds=conf.PARTNER_POLL_SETTLE_SECONDS))
+    settled = connection.ops.adapt_datetimefield_value(now - timedelta(seconds=conf.PARTNER_POLL_SETTLE_SECONDS))
+    # Plain SQL for the same reason as ``partner_order_version``; it walks the (partner, updated_at, id) index.
+    sql = f"SELECT id, updated_at FROM {Order._meta.db_table} WHERE partner_id = %s AND updated_at <= %s"
+    params: list[Any] = [partner_id, settled]
     if after is not None:
-        qs = qs.filter(Q(updated_at__gt=after.updated_at) | Q(updated_at=after.updated_at, id__gt=after.order_id))
-    rows = list(qs.select_related("contact").prefetch_related(
-        Prefetch("lines", OrderLine.objects.select_related("gift_box"))).order_by("updated_at", "id")[: limit + 1])
+        since = connection.ops.adapt_datetimefield_value(after.updated_at)
+        sql += " AND (updated_at > %s OR (updated_at = %s AND id > %s))"
+        params += [since, since, after.order_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY updated_at, id LIMIT %s", [*params, limit + 1])
+        rows = [OrderVersion(order_id, _db_time(updated_at)) for order_id, updated_at in cursor.fetchall()]
     more = len(rows) > limit
     rows = rows[:limit]
-    position = PollPosition(rows[-1].updated_at, rows[-1].pk) if rows else after
+    position = PollPosition(rows[-1].updated_at, rows[-1].id) if rows else after
     return rows, position, more
 
 

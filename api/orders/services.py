@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -603,6 +604,7 @@ def partner_update(*, partner_id: int, rotate_secret: bool = False, **fields: An
         if rotate_secret:
             partner.webhook_secret = secrets.token_urlsafe(32)
         partner.save()
+        partner_api_keys_forget(partner_id=partner.pk)  # cached keys carry the partner (active, discount)
         return partner
 
 
@@ -629,23 +631,50 @@ def partner_api_key_revoke(*, partner_id: int, key_id: int) -> PartnerApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+    partner_api_keys_forget(partner_id=partner_id)
     return key
 
 
 # Writing last_used_at on every request would turn each partner read into a write; once a minute is enough.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Resellers poll several times a second at peak: the key and its partner are kept in the shared
+# cache instead of joined on every request. Revoking a key or changing a partner (services and
+# admin) forgets the entries at once; the lifetime only bounds a change made behind their back.
+_API_KEY_CACHE_SECONDS = 300
+
+
+def _api_key_cache_key(key_hash: str) -> str:
+    return f"partner-api-key:{key_hash}"
+
+
+def partner_api_keys_forget(*, partner_id: int) -> None:
+    """Drop the cached keys of a partner, now and again once the current transaction commits
+    (a request authenticating in between could otherwise cache the state being replaced)."""
+    names = [_api_key_cache_key(h) for h in PartnerApiKey.objects.filter(partner_id=partner_id)
+             .values_list("key_hash", flat=True)]
+    cache.delete_many(names)
+    transaction.on_commit(lambda: cache.delete_many(names))
 
 
 def partner_api_key_authenticate(*, raw_key: str) -> PartnerApiKey | None:
-    """The active key whose hash matches ``raw_key`` (one indexed lookup), or None; stamps last use."""
-    key = (PartnerApiKey.objects.select_related("partner")
-           .filter(key_hash=api_key_hash(raw_key), revoked_at__isnull=True, partner__active=True).first())
+    """The active key whose hash matches ``raw_key``, with its partner, or None; stamps last use.
+
+    A cache hit costs no query; a miss is one indexed lookup by hash. Unknown keys are not cached,
+    so guessing cannot fill the cache.
+    """
+    name = _api_key_cache_key(api_key_hash(raw_key))
+    key = cache.get(name)
     if key is None:
-        return None
+        key = (PartnerApiKey.objects.select_related("partner")
+               .filter(key_hash=api_key_hash(raw_key), revoked_at__isnull=True, partner__active=True).first())
+        if key is None:
+            return None
+        cache.set(name, key, _API_KEY_CACHE_SECONDS)
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
         PartnerApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        cache.set(name, key, _API_KEY_CACHE_SECONDS)
     return key
 
 

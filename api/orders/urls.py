@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.urls import path, register_converter
 
 from api.orders import views
@@ -45,7 +46,9 @@ urlpatterns = [
     # The partner API (Api-Key): a partner sees only its own data.
     path("partner/gift-boxes", views.PartnerGiftBoxesView.as_view(), name="partner-api-gift-boxes"),
     path("partner/orders", views.PartnerOrdersView.as_view(), name="partner-api-orders"),
-    path("partner/orders/<str:number>", views.PartnerOrderDetailView.as_view(), name="partner-api-order"),
+    # A read only: no transaction to open and commit on the hottest endpoint (ATOMIC_REQUESTS).
+    path("partner/orders/<str:number>", transaction.non_atomic_requests(views.PartnerOrderDetailView.as_view()),
+         name="partner-api-order"),
     path("partner/webhook-deliveries", views.PartnerOwnDeliveriesView.as_view(), name="partner-api-deliveries"),
     path("partner/webhook-deliveries/<id:delivery_id>/redeliver", views.PartnerOwnRedeliverView.as_view(),
          name="partner-api-redeliver"),

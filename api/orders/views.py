@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.http import HttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -18,14 +18,13 @@ from rest_framework.response import Response
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
 from api.common.serializers import ErrorSerializer
-from api.orders import conf, selectors, services
+from api.orders import conf, documents, selectors, services
 from api.orders.auth import ApiKeyAuthentication, IsPartner, PartnerKeyThrottle, request_partner
 from api.orders.filters import OrderFilter
 from api.orders.models import (
     Complaint,
     GiftBox,
     Order,
-    OrderLine,
     Partner,
     PartnerApiKey,
     Product,
@@ -601,7 +600,7 @@ class PartnerOrdersView(PartnerAPIView):
         responses={200: PartnerOrderPageSerializer, **PARTNER_ERRORS},
         examples=[res({"results": [PARTNER_ORDER], "next_cursor": "MjAyNi0xMS0yNVQwODowMDowMCswMDowMHwxMjQ",
                        "has_more": False})], tags=["partner API"])
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         partner = request_partner(request)
         after = None
         if request.query_params.get("cursor"):
@@ -616,9 +615,10 @@ class PartnerOrdersView(PartnerAPIView):
                                        errors=[field_error("updated_since", "An ISO 8601 time with offset.")])
             after = PollPosition(since, 0)
         limit = _int_param(request, "page_size", conf.PARTNER_POLL_PAGE_SIZE, conf.PARTNER_POLL_MAX_PAGE_SIZE)
-        rows, position, more = selectors.partner_orders_changed(partner=partner, after=after, limit=limit)
-        return Response({"results": PartnerOrderSerializer(rows, many=True).data,
-                         "next_cursor": position.encode() if position else None, "has_more": more})
+        versions, position, more = selectors.partner_orders_changed(partner_id=partner.pk, after=after, limit=limit)
+        found = documents.partner_order_documents(partner_id=partner.pk, versions=versions)
+        return HttpResponse(documents.partner_order_page(documents=found, position=position, more=more),
+                            content_type="application/json")
 
     @extend_schema(
         summary="Order gift boxes for one of your customers",
@@ -653,14 +653,14 @@ class PartnerOrderDetailView(PartnerAPIView):
                                      description="The `ETag` of your copy: 304 when it is still current.")],
         responses={200: PartnerOrderSerializer, 304: OpenApiResponse(description="Not modified."), **PARTNER_ERRORS},
         examples=[res(PARTNER_ORDER)], tags=["partner API"])
-    def get(self, request: Request, number: str) -> Response:
-        order = selectors.partner_order_get(partner=request_partner(request), number=number)
-        etag = selectors.order_etag(order)
+    def get(self, request: Request, number: str) -> HttpResponse:
+        partner_id = request_partner(request).pk
+        version = selectors.partner_order_version(partner_id=partner_id, number=number)
         given = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
-        if etag in given or "*" in given or f"W/{etag}" in given:
-            return Response(status=304, headers={"ETag": etag})
-        prefetch_related_objects([order], Prefetch("lines", OrderLine.objects.select_related("gift_box")))
-        return Response(PartnerOrderSerializer(order).data, headers={"ETag": etag})
+        if version.etag in given or "*" in given or f"W/{version.etag}" in given:
+            return Response(status=304, headers={"ETag": version.etag})
+        version, document = documents.partner_order_document(partner_id=partner_id, version=version)
+        return HttpResponse(document, content_type="application/json", headers={"ETag": version.etag})
 
 
 class PartnerOwnDeliveriesView(PartnerAPIView):

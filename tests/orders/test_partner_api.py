@@ -198,3 +198,21 @@ def test_the_fast_partner_order_rendering_equals_the_declared_fields(make_partne
     order = partner_order_get(partner=partner, number=_order(partner, catalog)["number"])
     serializer = PartnerOrderSerializer()
     assert serializer.to_representation(order) == serializer.slow_representation(order)
+
+
+def test_a_deactivated_partner_is_shut_out_at_once_though_its_key_was_cached(staff_client, make_partner):
+    partner = make_partner("Akwa")
+    assert partner.client.get("/api/v1/partner/orders").status_code == 200  # the key is now cached
+    assert staff_client.patch(f"/api/v1/partners/{partner.pk}", {"active": False}, format="json").status_code == 200
+    assert partner.client.get("/api/v1/partner/orders").status_code == 401
+    assert staff_client.patch(f"/api/v1/partners/{partner.pk}", {"active": True}, format="json").status_code == 200
+    assert partner.client.get("/api/v1/partner/orders").status_code == 200
+
+
+def test_a_partner_discount_change_shows_in_its_prices_at_once(staff_client, make_partner, catalog):
+    partner = make_partner("Akwa", discount=10)
+    before = partner.client.get("/api/v1/partner/gift-boxes").json()[0]["partner_price_xaf"]
+    assert staff_client.patch(f"/api/v1/partners/{partner.pk}", {"discount_percent": 20},
+                              format="json").status_code == 200
+    after = partner.client.get("/api/v1/partner/gift-boxes").json()[0]["partner_price_xaf"]
+    assert after < before
