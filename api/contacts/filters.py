@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from api.common.filters import DateTimeFilter, IdFilter
 from api.contacts.models import Channel, Contact, LifecycleStage, Segment
 from api.contacts.phones import phone_digits, try_normalize_phone
+from api.contacts.registry import ContactGrouping
 from api.contacts.selectors import has_channel_q
 
 
@@ -71,3 +72,14 @@ class ContactFilter(django_filters.FilterSet):
 
     def filter_channel(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
         return queryset.filter(has_channel_q(value))
+
+
+def add_grouping_filter(grouping: ContactGrouping) -> None:
+    """Add a registered grouping (``api.contacts.registry``) to the contact list's filters: any of
+    the values given matches. ``base_filters`` is what both the filter set and the OpenAPI schema read."""
+
+    def filter_grouping(queryset: QuerySet[Contact], name: str, values: list[str]) -> QuerySet[Contact]:
+        return queryset.filter(pk__in=grouping.contact_ids(list(values))) if values else queryset
+
+    ContactFilter.base_filters[grouping.name] = django_filters.MultipleChoiceFilter(
+        choices=grouping.choices, method=filter_grouping, label=grouping.label)

@@ -1,6 +1,6 @@
 """How other apps plug into contacts without the contacts app importing them.
 
-Two registries, filled from each app's ``AppConfig.ready()``:
+Three registries, filled from each app's ``AppConfig.ready()``:
 
 * ``register_contact_relation(model, field_name, *, label, exporter=None, eraser=None)``:
   rows of ``model`` whose foreign key ``field_name`` points to a contact
@@ -21,6 +21,12 @@ Two registries, filled from each app's ``AppConfig.ready()``:
   the page boundary are not lost; the timeline drops those already shown using the
   tie-breaker ``(at, source, ref)``, so ``ref`` must be unique within a source and should
   sort like the source's own order for equal ``at`` (zero-padded ids do).
+
+* ``register_contact_grouping(ContactGrouping(name, label, choices, contact_ids))``: a way to
+  group contacts that another app computes (the RFM groups of attribution). ``name`` becomes a
+  filter of the contact list and its CSV export (``?rfm_group=champions``, repeatable) and a key
+  of nurture audiences (``{"rfm_group": ["at_risk"]}``); ``contact_ids(values)`` returns a
+  queryset of contact ids (``.values("contact_id")``) used as a subquery.
 """
 
 from __future__ import annotations
@@ -60,7 +66,18 @@ class TimelineEvent:
 
 TimelineSource = Callable[[int, datetime | None, int], list[TimelineEvent]]
 
+@dataclass(frozen=True)
+class ContactGrouping:
+    """Groups of contacts computed by another app, offered as a list filter and an audience key."""
+
+    name: str
+    label: str
+    choices: list[tuple[str, str]]
+    contact_ids: Callable[[list[str]], Any]
+
+
 _RELATIONS: dict[tuple[str, str], ContactRelation] = {}
+_GROUPINGS: dict[str, ContactGrouping] = {}
 _TIMELINE_SOURCES: dict[str, TimelineSource] = {}
 
 
@@ -102,3 +119,15 @@ def unregister_timeline_source(name: str) -> None:
 
 def timeline_sources() -> dict[str, TimelineSource]:
     return dict(_TIMELINE_SOURCES)
+
+
+def register_contact_grouping(grouping: ContactGrouping) -> None:
+    """Offer ``grouping`` as a contact-list filter and a nurture audience key."""
+    from api.contacts.filters import add_grouping_filter
+
+    _GROUPINGS[grouping.name] = grouping
+    add_grouping_filter(grouping)
+
+
+def contact_groupings() -> dict[str, ContactGrouping]:
+    return dict(_GROUPINGS)

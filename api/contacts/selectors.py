@@ -27,7 +27,7 @@ from api.contacts.models import (
     FollowUpTask,
     ImportJob,
 )
-from api.contacts.registry import TimelineEvent, contact_relations, timeline_sources
+from api.contacts.registry import TimelineEvent, contact_groupings, contact_relations, timeline_sources
 
 STALE_AFTER = timedelta(days=365)
 # Extra events asked of each timeline source, so that events sharing the timestamp of the
@@ -115,11 +115,12 @@ def _as_list(value: Any) -> list[str]:
 def contacts_audience(filters: dict[str, Any]) -> QuerySet[Contact]:
     """Active, not opted-out contacts matching ``filters`` (each value a string or a list of strings,
     any of which matches): ``segment``, ``lifecycle_stage``, ``tags`` (any tag), ``self_reported_source``,
-    ``acquisition_channel``, ``city`` (case-insensitive), ``channel`` (has the identity for it).
-    An unknown key is a 400, so that a campaign with a typo does not reach everyone.
+    ``acquisition_channel``, ``city`` (case-insensitive), ``channel`` (has the identity for it), and
+    the groupings other apps registered (``rfm_group``). An unknown key or grouping value is a 400, so that a campaign with a typo does not reach everyone.
     Consent is not checked here: use ``contact_can_receive`` at send time.
     """
-    unknown = set(filters) - _AUDIENCE_KEYS
+    groupings = contact_groupings()
+    unknown = set(filters) - _AUDIENCE_KEYS - set(groupings)
     if unknown:
         raise ApplicationError(f"Unknown audience filter: {', '.join(sorted(unknown))}.", code="validation_error",
                                errors=[field_error(k, "Unknown audience filter.") for k in sorted(unknown)])
@@ -136,6 +137,14 @@ def contacts_audience(filters: dict[str, Any]) -> QuerySet[Contact]:
         qs = qs.filter(pk__in=Contact.tags.through.objects.filter(tag__name__in=tags).values("contact_id"))
     for channel in _as_list(filters.get("channel")):
         qs = qs.filter(has_channel_q(channel))
+    for name, grouping in groupings.items():
+        values = _as_list(filters.get(name))
+        wrong = sorted(set(values) - {value for value, _label in grouping.choices})
+        if wrong:
+            raise ApplicationError(f"Unknown {name}: {', '.join(wrong)}.", code="validation_error",
+                                   errors=[field_error(name, f"One of: {', '.join(v for v, _ in grouping.choices)}.")])
+        if values:
+            qs = qs.filter(pk__in=grouping.contact_ids(values))
     return qs
 
 

@@ -348,7 +348,7 @@ class ContactExportCsvApi(GenericAPIView):
 
     @extend_schema(summary="Export the filtered contacts as CSV",
                    description="Same filters as the list. Streamed: the file is never held in memory.",
-                   responses={(200, "text/csv"): OpenApiTypes.STR}, tags=TAGS)
+                   responses={(200, "text/csv"): OpenApiTypes.STR}, filters=True, tags=TAGS)
     def get(self, request: Request) -> StreamingHttpResponse:
         rows = selectors.contacts_export_rows(self.filter_queryset(self.get_queryset()))
         response = StreamingHttpResponse(export_lines(rows), content_type="text/csv; charset=utf-8")

@@ -15,6 +15,9 @@ from api.nurture.selectors import broadcast_progress
 CHANNELS = ["telegram", "messenger", "whatsapp"]
 # Ids are 64-bit (BigAutoField, PostgreSQL bigint): a larger filter value is a 400, not a database error.
 MAX_ID = 2**63 - 1
+AUDIENCE_HELP = ("Contacts to reach; each key takes a value or a list, any of which matches: segment, "
+                 "lifecycle_stage, tags, self_reported_source, acquisition_channel, city, channel, rfm_group "
+                 "(e.g. {\"rfm_group\": [\"at_risk\", \"cannot_lose\"]}). An unknown key is a 400.")
 MAX_STEP_DELAY = timedelta(days=366)
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 
@@ -76,9 +79,7 @@ class SequenceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     purpose = serializers.ChoiceField(choices=Purpose.choices, default=Purpose.MANUAL)
     campaign_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    audience = serializers.DictField(required=False, default=dict,
-                                     help_text="segment, lifecycle_stage, tags, self_reported_source, "
-                                               "acquisition_channel, city, channel")
+    audience = serializers.DictField(required=False, default=dict, help_text=AUDIENCE_HELP)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False,
                                      default=lambda: list(CHANNELS))
     stop_on_order = serializers.BooleanField(default=True)
@@ -89,7 +90,7 @@ class SequenceInputSerializer(serializers.Serializer):
 
 class SequenceUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    audience = serializers.DictField(required=False)
+    audience = serializers.DictField(required=False, help_text=AUDIENCE_HELP)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False)
     stop_on_order = serializers.BooleanField(required=False)
     stop_on_reply = serializers.BooleanField(required=False)
@@ -159,7 +160,7 @@ class BroadcastInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     text = serializers.CharField(help_text="Variables: {first_name} {name} {salutation} {referral_code}.")
     image_url = serializers.URLField(required=False, allow_blank=True, default="")
-    audience = serializers.DictField(required=False, default=dict)
+    audience = serializers.DictField(required=False, default=dict, help_text=AUDIENCE_HELP)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False,
                                      default=lambda: list(CHANNELS))
     send_at = serializers.DateTimeField(validators=[validate_send_at], help_text="Between 2000 and 2100.")
