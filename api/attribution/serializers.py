@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from rest_framework import serializers
 
 from api.attribution import engine
 from api.attribution.models import AttributionCredit, AttributionRun, RfmGroup, RfmScore
-
-# Ids in query parameters are bounded like the orders API's, so that nonsense is a 400 naming the parameter.
-MAX_ID = 2**53
-
-# Report days: weeks and ranges are computed around them (year 1 or 9999 overflow, and before 1912 Douala's
-# offset has seconds, which is not RFC 3339). Nothing was sold outside these years.
-DAY_MIN = date(2000, 1, 1)
-DAY_MAX = date(2099, 12, 31)
-
-
-def validate_report_day(value: date) -> None:
-    if not DAY_MIN <= value <= DAY_MAX:
-        raise serializers.ValidationError("Must be between 2000-01-01 and 2099-12-31.", code="out_of_range")
+from api.common.filters import MAX_ID
+from api.common.serializers import BusinessDateField
 
 
 class WeekQuerySerializer(serializers.Serializer):
-    week = serializers.DateField(required=False, validators=[validate_report_day],
-                                 help_text="Any day of the week (weeks start on Monday, Africa/Douala), between "
-                                 "2000 and 2099; the current week when absent.")
+    week = BusinessDateField(required=False, help_text="Any day of the week (weeks start on Monday, Africa/Douala), "
+                             "between 2000 and 2099; the current week when absent.")
     model = serializers.ChoiceField(choices=list(engine.MODELS), required=False,
                                     help_text="Attribution model; the configured default when absent.")
     group = serializers.ChoiceField(choices=["channel", "campaign"], default="channel", required=False)
 
 
 class ComparisonQuerySerializer(serializers.Serializer):
-    week = serializers.DateField(required=False, validators=[validate_report_day],
-                                 help_text="Any day of the week, between 2000 and 2099; the current week when absent.")
+    week = BusinessDateField(required=False,
+                             help_text="Any day of the week, between 2000 and 2099; the current week when absent.")
 
 
 class FunnelQuerySerializer(serializers.Serializer):
     weeks = serializers.IntegerField(min_value=1, max_value=104, default=8, required=False)
-    until = serializers.DateField(required=False, validators=[validate_report_day],
-                                  help_text="A day of the last week shown, between 2000 and 2099.")
+    until = BusinessDateField(required=False, help_text="A day of the last week shown, between 2000 and 2099.")
 
 
 class LtvQuerySerializer(serializers.Serializer):

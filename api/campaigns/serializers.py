@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rest_framework import serializers
 
 from api.campaigns.models import (
@@ -22,6 +20,7 @@ from api.campaigns.models import (
     TouchpointKind,
 )
 from api.campaigns.selectors import campaign_links
+from api.common.serializers import BusinessDateTimeField
 from api.contacts.models import Channel, Segment
 
 # --- campaigns -------------------------------------------------------------------------------------
@@ -134,25 +133,13 @@ class CostOutSerializer(serializers.ModelSerializer):
 
 # --- touchpoints ------------------------------------------------------------------------------------------
 
-# Times are rendered in the business time zone; before 1912 Africa/Douala used local mean time (+00:38:48),
-# an offset with seconds that is not RFC 3339 (and year 1 or 9999 overflow). No touch is that old or far off.
-OCCURRED_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
-OCCURRED_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def validate_occurred_at(value: datetime) -> None:
-    if not OCCURRED_AT_MIN <= value < OCCURRED_AT_MAX:
-        raise serializers.ValidationError("Must be between 2000-01-01 and 2100-01-01.", code="out_of_range")
-
-
 class TouchpointInSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField()
     channel = serializers.ChoiceField(choices=TOUCHPOINT_CHANNELS)
     kind = serializers.ChoiceField(choices=TouchpointKind.choices)
     campaign_id = serializers.IntegerField(required=False, allow_null=True)
     campaign_code = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    occurred_at = serializers.DateTimeField(required=False, validators=[validate_occurred_at],
-                                            help_text="Between 2000 and 2100; now when absent.")
+    occurred_at = BusinessDateTimeField(required=False, help_text="Between 2000 and 2100; now when absent.")
     provider_event_id = serializers.CharField(required=False, max_length=200,
                                               help_text="Your own id of this touch: sending it again adds nothing.")
     details = serializers.DictField(required=False)
@@ -206,8 +193,7 @@ class CaptureInSerializer(serializers.Serializer):
     city = serializers.CharField(required=False, allow_blank=True, max_length=100)
     consent_channels = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), required=False,
                                              default=["whatsapp"])
-    occurred_at = serializers.DateTimeField(required=False, validators=[validate_occurred_at],
-                                            help_text="Between 2000 and 2100; now when absent.")
+    occurred_at = BusinessDateTimeField(required=False, help_text="Between 2000 and 2100; now when absent.")
     client_event_id = serializers.CharField(required=False, max_length=100,
                                             help_text="Id made by the stand's device: a retried submission adds nothing.")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.common.serializers import BusinessDateTimeField
 from api.contacts.models import (
     Channel,
     Consent,
@@ -31,17 +31,6 @@ from api.contacts.models import (
 class LocalTimeField(serializers.TimeField):
     """A naive wall-clock time (``18:00:00``). Documented as a pattern, not ``format: time``: JSON
     Schema's (RFC 3339) ``time`` requires an offset, which a stored ``TimeField`` never has."""
-
-
-# Due dates are rendered in the business time zone; before 1912 Africa/Douala used local mean time
-# (+00:38:48), an offset with seconds that is not RFC 3339. No follow-up is due centuries away anyway.
-DUE_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
-DUE_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def validate_due_at(value: datetime) -> None:
-    if not DUE_AT_MIN <= value < DUE_AT_MAX:
-        raise serializers.ValidationError("Must be between 2000-01-01 and 2100-01-01.", code="out_of_range")
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -272,7 +261,7 @@ class OptOutInputSerializer(serializers.Serializer):
 class TaskInputSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, default=FollowUpTask.Kind.CALL)
-    due_at = serializers.DateTimeField(validators=[validate_due_at], help_text="Between 2000 and 2100.")
+    due_at = BusinessDateTimeField()
     note = serializers.CharField(required=False, allow_blank=True, default="")
     owner_id = serializers.IntegerField(required=False, allow_null=True,
                                         help_text="Staff user; defaults to the creator.")
@@ -280,8 +269,7 @@ class TaskInputSerializer(serializers.Serializer):
 
 class TaskUpdateInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=FollowUpTask.Kind.choices, required=False)
-    due_at = serializers.DateTimeField(required=False, validators=[validate_due_at],
-                                       help_text="Between 2000 and 2100.")
+    due_at = BusinessDateTimeField(required=False)
     note = serializers.CharField(required=False, allow_blank=True)
     outcome = serializers.CharField(required=False, allow_blank=True)
     done = serializers.BooleanField(required=False, allow_null=True, default=None)

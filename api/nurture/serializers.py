@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.common.filters import MAX_ID
+from api.common.serializers import BusinessDateTimeField
 from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Purpose, Sequence, SequenceStep
 from api.nurture.selectors import broadcast_progress
 
 CHANNELS = ["telegram", "messenger", "whatsapp"]
 # Ids are 64-bit (BigAutoField, PostgreSQL bigint): a larger filter value is a 400, not a database error.
-MAX_ID = 2**63 - 1
 AUDIENCE_HELP = ("Contacts to reach; each key takes a value or a list, any of which matches: segment, "
                  "lifecycle_stage, tags, self_reported_source, acquisition_channel, city, channel, rfm_group "
                  "(e.g. {\"rfm_group\": [\"at_risk\", \"cannot_lose\"]}). An unknown key is a 400.")
@@ -145,17 +146,6 @@ class OutboundMessageOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-# Times are answered in the business time zone; before 1912 Africa/Douala used local mean time (+00:38:48),
-# an offset with seconds that is not RFC 3339. A broadcast centuries away is a typo anyway.
-SEND_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
-SEND_AT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def validate_send_at(value: datetime) -> None:
-    if not SEND_AT_MIN <= value < SEND_AT_MAX:
-        raise serializers.ValidationError("Must be between 2000-01-01 and 2100-01-01.", code="out_of_range")
-
-
 class BroadcastInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     text = serializers.CharField(help_text="Variables: {first_name} {name} {salutation} {referral_code}.")
@@ -163,7 +153,7 @@ class BroadcastInputSerializer(serializers.Serializer):
     audience = serializers.DictField(required=False, default=dict, help_text=AUDIENCE_HELP)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False,
                                      default=lambda: list(CHANNELS))
-    send_at = serializers.DateTimeField(validators=[validate_send_at], help_text="Between 2000 and 2100.")
+    send_at = BusinessDateTimeField()
 
 
 class ProgressSerializer(serializers.Serializer):

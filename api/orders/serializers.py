@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from api.common.filters import MAX_ID
 from api.orders.models import (
     Complaint,
     ComplaintState,
@@ -30,7 +31,6 @@ from api.orders.selectors import partner_price, payment_instructions
 
 # Amounts fit PostgreSQL's integer columns; ids and quantities are bounded so that bad input is a 400.
 MAX_XAF = 100_000_000
-MAX_ID = 2**53
 MAX_QUANTITY = 1000
 
 # --- Catalog ------------------------------------------------------------------------------
