@@ -6,6 +6,7 @@ Pure functions: no database access, so they are cheap to test and to reuse in th
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -131,9 +132,55 @@ def _parse_date(value: str) -> date:
     raise ValueError("Enter a date as JJ/MM/AAAA or YYYY-MM-DD.")
 
 
-_MAX_LENGTHS = {"name": 200, "first_name": 100, "last_name": 100, "salutation": 30, "city": 100,
+MAX_LENGTHS = {"name": 200, "first_name": 100, "last_name": 100, "salutation": 30, "city": 100,
                 "neighbourhood": 100, "self_reported_source": 200, "acquisition_channel": 50,
                 "telegram_username": 64, "instagram": 64, "language": 10}
+
+
+class CellError(ValueError):
+    """A cell that cannot be imported; the message is shown in the row report."""
+
+
+def parse_cell(field: str, raw: str) -> Any:
+    """Turn one non-empty, stripped cell into the value of ``field``, or raise ``CellError``.
+
+    The one definition of what a cell means: ``parse_row`` uses it for every cell, and the
+    PostgreSQL import uses it for the cells its SQL fast paths do not handle.
+    """
+    try:
+        if field in ("phone", "whatsapp"):
+            return normalize_phone(raw)
+        if field == "email":
+            email = raw.lower()
+            validate_email(email)
+            return email
+        if field == "segment":
+            segment = SEGMENT_ALIASES.get(simplify(raw))
+            if segment is None:
+                raise ValueError(f"Unknown segment {raw!r}: use host, healthy, reseller (or ébahir, sain, business).")
+            return segment.value
+        if field == "tags":
+            return split_tags(raw)
+        if field == "birth_date":
+            return _parse_date(raw)
+        if field == "telegram_username" or field == "instagram":
+            return raw.lstrip("@")[: MAX_LENGTHS[field]]
+        if field == "note":
+            return raw
+        if len(raw) > MAX_LENGTHS[field]:
+            raise ValueError(f"At most {MAX_LENGTHS[field]} characters.")
+        return raw
+    except InvalidPhone as exc:
+        raise CellError(str(exc)) from None
+    except ValidationError:
+        raise CellError("Enter a valid e-mail address.") from None
+    except ValueError as exc:
+        raise CellError(str(exc)) from None
+
+
+def split_tags(raw: str) -> list[str]:
+    """``"bio, enfants"`` -> ``["bio", "enfants"]``: sorted, without duplicates, at most 60 characters each."""
+    return sorted({t.strip()[:60] for t in re.split(r"[,;|/]", raw) if t.strip()})
 
 
 def parse_row(cells: list[str], columns: dict[str, str], header: list[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -148,38 +195,77 @@ def parse_row(cells: list[str], columns: dict[str, str], header: list[str]) -> t
         raw = cells[i].strip() if i < len(cells) else ""
         if not raw:
             continue
-        column = header[i].strip() if i < len(header) else field
         try:
-            if field in ("phone", "whatsapp"):
-                values[field] = normalize_phone(raw)
-            elif field == "email":
-                email = raw.lower()
-                validate_email(email)
-                values[field] = email
-            elif field == "segment":
-                segment = SEGMENT_ALIASES.get(simplify(raw))
-                if segment is None:
-                    raise ValueError(f"Unknown segment {raw!r}: use host, healthy, reseller (or ébahir, sain, business).")
-                values[field] = segment.value
-            elif field == "tags":
-                values[field] = sorted({t.strip()[:60] for t in re.split(r"[,;|/]", raw) if t.strip()})
-            elif field == "birth_date":
-                values[field] = _parse_date(raw)
-            elif field == "telegram_username" or field == "instagram":
-                values[field] = raw.lstrip("@")[: _MAX_LENGTHS[field]]
-            elif field == "note":
-                values[field] = raw
-            else:
-                if len(raw) > _MAX_LENGTHS[field]:
-                    raise ValueError(f"At most {_MAX_LENGTHS[field]} characters.")
-                values[field] = raw
-        except InvalidPhone as exc:
-            errors.append((column, str(exc)))
-        except ValidationError:
-            errors.append((column, "Enter a valid e-mail address."))
-        except ValueError as exc:
-            errors.append((column, str(exc)))
+            values[field] = parse_cell(field, raw)
+        except CellError as exc:
+            errors.append((column_label(header, i, field), str(exc)))
     return values, errors
+
+
+def column_label(header: list[str], index: int, field: str) -> str:
+    """The column name shown in the row report: the file's own header."""
+    return header[index].strip() if index < len(header) else field
+
+
+# --- Streaming over the stored bytes ------------------------------------------------------------
+# An import never decodes the whole file into one string: a 50 MB file with accents would take
+# 100 to 200 MB as a Python str, and a copy more in a StringIO.
+
+_SAMPLE_CHARS = 65536
+
+
+def detect_encoding(data: bytes) -> str:
+    """``"utf-8-sig"`` when the whole file is UTF-8 (with or without BOM), else ``"cp1252"``
+    (Excel), else ``"latin-1"``: the same answer as ``decode``, checked chunk by chunk."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            for offset in range(0, len(data), 1 << 20):
+                decoder.decode(data[offset:offset + (1 << 20)])
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def sample(data: bytes, encoding: str) -> str:
+    """The first 65,536 characters of the file (what ``sniff_delimiter`` and ``read_header`` read)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    return decoder.decode(data[: _SAMPLE_CHARS * 4])[:_SAMPLE_CHARS]
+
+
+def open_text(data: bytes, encoding: str) -> io.TextIOWrapper:
+    """The file as a text stream decoded on the fly. Lines end at ``\n`` only, untranslated,
+    like ``io.StringIO(text)``, so the csv module sees exactly what it saw on the decoded text."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="\n")
+
+
+def iter_data_rows_bytes(data: bytes, encoding: str, delimiter: str, *, start: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """``iter_data_rows`` over the stored bytes, decoding as it goes."""
+    reader = csv.reader(open_text(data, encoding), delimiter=delimiter)
+    next(reader, None)
+    for index, cells in enumerate(reader, start=1):
+        if index > start:
+            yield index, cells
+
+
+def is_plain(data: bytes) -> bool:
+    """True when each line of the file is one row and no cell needs unquoting: no ``"``, no NUL,
+    no carriage return other than in ``\r\n``. Then the csv module splits a line exactly like
+    ``line.split(delimiter)``, and the data rows are the lines after the first."""
+    return b'"' not in data and b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
+
+
+def count_data_rows_bytes(data: bytes, encoding: str, delimiter: str) -> int:
+    """``count_data_rows`` over the stored bytes: a line count when the file is plain."""
+    if is_plain(data):
+        body = data[3:] if encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
+        if not body:
+            return 0
+        rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+        return max(rows - 1, 0)
+    return sum(1 for _ in iter_data_rows_bytes(data, encoding, delimiter))
 
 
 class _Echo:

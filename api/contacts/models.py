@@ -268,6 +268,8 @@ class ImportJob(models.Model):
     unchanged_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     failure = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Failed attempts in a row at the batch after the cursor; the job fails after a few.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

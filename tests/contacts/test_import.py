@@ -93,7 +93,7 @@ def test_a_killed_worker_resumes_where_it_stopped_without_duplicates(monkeypatch
     stopped = import_job_run(job_id=job.pk, batch_size=20, max_batches=2)
     assert (stopped.status, stopped.rows_done) == ("running", 40)
     # …then another one crashes in the middle of the third batch (rolled back as a whole)…
-    real_apply = services._import_apply_rows
+    real_apply = services._import_apply_batch
     calls = {"n": 0}
 
     def crash_after_writing(*args, **kwargs):
@@ -101,10 +101,10 @@ def test_a_killed_worker_resumes_where_it_stopped_without_duplicates(monkeypatch
         real_apply(*args, **kwargs)
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "_import_apply_rows", crash_after_writing)
+    monkeypatch.setattr(services, "_import_apply_batch", crash_after_writing)
     with pytest.raises(RuntimeError):
         import_job_run(job_id=job.pk, batch_size=20)
-    monkeypatch.setattr(services, "_import_apply_rows", real_apply)
+    monkeypatch.setattr(services, "_import_apply_batch", real_apply)
     assert ImportJob.objects.get(pk=job.pk).rows_done == 40
 
     # …and the next run finishes the job.
