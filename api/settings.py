@@ -268,6 +268,8 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # Partner webhooks must not reach internal addresses; tests allow loopback only.
 PARTNER_WEBHOOKS_ALLOW_LOOPBACK = env_bool("PARTNER_WEBHOOKS_ALLOW_LOOPBACK", False)
+# Each order change asks a worker to send its webhook at once (beat's 10 s tick is the fallback).
+PARTNER_WEBHOOKS_KICK = env_bool("PARTNER_WEBHOOKS_KICK", True)
 
 # --- Logging: secrets are scrubbed from every record --------------------------------
 SECRET_SETTING_NAMES = [

@@ -19,6 +19,12 @@ def _no_settle(monkeypatch):
     monkeypatch.setattr(conf, "PARTNER_POLL_SETTLE_SECONDS", 0)
 
 
+@pytest.fixture(autouse=True)
+def _no_webhook_kicks(settings):
+    """The tests send webhooks themselves; no broker message per change (tests that check the kick turn it on)."""
+    settings.PARTNER_WEBHOOKS_KICK = False
+
+
 @pytest.fixture
 def events():
     """Order events delivered after commit, in order."""

@@ -199,3 +199,44 @@ def test_public_https_is_accepted_and_loopback_only_with_the_test_setting(monkey
     assert json.loads(created.content)["webhook_secret"]
     monkeypatch.setattr(webhooks.socket, "getaddrinfo", public)
     validate_public_https_url("https://hooks.partner.example/confiotes")
+
+
+def test_a_change_kicks_the_webhook_sender_once_committed(loopback_allowed, make_partner, catalog, monkeypatch,
+                                                          django_capture_on_commit_callbacks, settings):
+    """Partners hear of a change at once, not at beat's next tick; a refused change kicks nothing."""
+    from workers.tasks.orders import send_partner_webhooks
+
+    settings.PARTNER_WEBHOOKS_KICK = True
+    kicks: list[dict] = []
+    monkeypatch.setattr(send_partner_webhooks, "apply_async", lambda **options: kicks.append(options))
+    partner = make_partner("Akwa")
+    partner_update(partner_id=partner.pk, webhook_url="http://127.0.0.1:9/hook")
+    order = _partner_order(partner, catalog)
+    kicks.clear()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, \
+            pytest.raises(Exception, match="cannot go from pending to delivered"):
+        order_status_change(order_id=order.pk, status="delivered")
+    assert kicks == []
+    assert callbacks == []
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        order_status_change(order_id=order.pk, status="confirmed")
+    assert kicks == []  # nothing before the commit: the worker would not see the row
+    for callback in pending:
+        callback()
+    assert kicks == [{"expires": 30}]
+
+
+def test_a_broker_that_is_down_does_not_fail_the_change(loopback_allowed, make_partner, catalog, monkeypatch,
+                                                         django_capture_on_commit_callbacks, settings):
+    from workers.tasks.orders import send_partner_webhooks
+
+    settings.PARTNER_WEBHOOKS_KICK = True
+    def down(**options):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(send_partner_webhooks, "apply_async", down)
+    partner = make_partner("Akwa")
+    partner_update(partner_id=partner.pk, webhook_url="http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        order = _partner_order(partner, catalog)
+    assert WebhookDelivery.objects.filter(order=order).count() == 1  # beat's tick will send it
