@@ -380,7 +380,10 @@ class PartnerOrderLineInSerializer(serializers.Serializer):
 
 
 class PartnerOrderInSerializer(serializers.Serializer):
-    customer = CustomerInSerializer(help_text="Your customer, who receives the gift boxes.")
+    customer = CustomerInSerializer(help_text="Your customer, who buys the gift boxes (and receives them "
+                                    "unless `recipient` is given).")
+    recipient = RecipientInSerializer(required=False, help_text="For a gift from your customer to someone else: "
+                                      "who receives it (delivered to `delivery_address`).")
     lines = PartnerOrderLineInSerializer(many=True, allow_empty=False)
     partner_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     delivery_address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")

@@ -216,3 +216,25 @@ def test_a_partner_discount_change_shows_in_its_prices_at_once(staff_client, mak
                               format="json").status_code == 200
     after = partner.client.get("/api/v1/partner/gift-boxes").json()[0]["partner_price_xaf"]
     assert after < before
+
+
+def test_a_partner_orders_a_gift_box_sent_to_someone_else(make_partner, catalog):
+    from api.contacts.models import Contact
+
+    partner = make_partner("Akwa")
+    response = partner.client.post("/api/v1/partner/orders", {
+        "customer": {"phone": "+237677445566", "name": "Brice Etoa"},
+        "recipient": {"phone": "+237699887766", "name": "Tante Odile"}, "gift_message": "Bonne fête !",
+        "lines": [{"gift_box_id": catalog["box"].pk, "quantity": 1}], "delivery_address": "Bonapriso"},
+        format="json")
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(number=response.json()["number"])
+    buyer, recipient = Contact.objects.get(phone="+237677445566"), Contact.objects.get(phone="+237699887766")
+    assert (order.contact_id, order.recipient_id, order.gift_message) == (buyer.pk, recipient.pk, "Bonne fête !")
+    assert recipient.lifecycle_stage == "suspect"
+    assert recipient.referred_by_id == buyer.pk
+    bad = partner.client.post("/api/v1/partner/orders", {
+        "customer": {"phone": "+237677445566"}, "recipient": {"phone": "not a phone"},
+        "lines": [{"gift_box_id": catalog["box"].pk, "quantity": 1}]}, format="json")
+    assert bad.status_code == 400
+    assert Order.objects.count() == 1
