@@ -13,16 +13,24 @@ memory (``ru_maxrss``) and the ratio import/floor. Target: ratio <= 4, memory < 
 It empties the contacts tables of the database it runs on: give it a scratch database.
 
 Last measured 2026-11-25 (2 cores, shared with other people's benchmarks: load average
-2.2-2.8 during the runs, so figures move by ~20% from run to run), 100,000 rows, 6.6 MB:
-  PostgreSQL 15, set-based path, 50,000 rows per batch, three runs:
-    import 3.9-4.9 s (20,300-25,700 rows/s); floor (COPY) 0.15-0.19 s; ratio 21-27x
-    (target <= 4x: NOT reached); re-import 2.1-3.0 s; peak memory 167 MB.
-    Where the time goes (per 50,000-row batch): INSERT into contacts_contact ~0.47 s (its 15
-    indexes, which the floor's bare table does not have), parsing/normalising the cells ~0.3 s,
-    drawing ids and referral codes ~0.22 s, tags ~0.18 s, per-target first values ~0.12 s.
-    Before (row-by-row Python, 2,000 rows per batch): 13.1 s, 7,600 rows/s, 57x, 210 MB.
-  SQLite (row-by-row Python path): import 26.2 s (3,800 rows/s), floor 3.3 s, ratio 7.9x,
-    re-import 9.5 s, peak memory 197 MB.
+1.3-1.6 during the runs; the floor alone moves from 0.15 to 0.24 s from run to run, so the
+ratio moves more than the import time), 100,000 rows, 6.6 MB:
+  PostgreSQL 15, set-based path, 50,000 rows per batch, three runs of each, interleaved:
+    with partial indexes (migration contacts 0003: merged_into, owner, referred_by, whatsapp,
+    last_verified_at indexed only WHERE NOT NULL; no LIKE index on referral_code):
+      import 3.71-3.78 s (26,500-27,000 rows/s); floor (COPY) 0.16-0.24 s; ratio 15.5-23.2x
+      (target <= 4x: NOT reached); re-import 2.15-2.26 s; peak memory 167 MB.
+    before (15 full indexes, migration 0002): import 4.06-4.34 s (23,000-24,600 rows/s);
+      floor 0.15-0.22 s; ratio 18.7-26.3x; re-import 2.23-2.26 s; peak memory 163 MB.
+    Where the time goes (per 50,000-row batch, measured before the partial indexes): INSERT
+    into contacts_contact ~0.47 s (its indexes, which the floor's bare table does not have; of
+    the 14 now, 5 take every row and 9 are partial: phone and e-mail take the rows that have
+    one, the other 7 almost none of an import's rows), parsing/normalising
+    the cells ~0.3 s, drawing ids and referral codes ~0.22 s, tags ~0.18 s, per-target first
+    values ~0.12 s.
+    Before the set-based path (row-by-row Python, 2,000 rows per batch): 13.1 s, 7,600 rows/s, 57x, 210 MB.
+  SQLite (row-by-row Python path; not re-measured this time): import 26.2 s (3,800 rows/s),
+    floor 3.3 s, ratio 7.9x, re-import 9.5 s, peak memory 197 MB.
 """
 
 from __future__ import annotations

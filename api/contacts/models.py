@@ -89,21 +89,23 @@ class Contact(models.Model):
     )
     acquisition_channel = models.CharField(max_length=50, blank=True)
     self_reported_source = models.CharField(max_length=200, blank=True, help_text="d'où il vient")
-    referred_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
-    referral_code = models.CharField(max_length=16, unique=True)
+    referred_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals",
+                                    db_index=False)  # partial index in Meta
+    referral_code = models.CharField(max_length=16)  # unique: a constraint in Meta (no LIKE index)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
 
     preferred_channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
     preferred_hours_start = models.TimeField(null=True, blank=True)
     preferred_hours_end = models.TimeField(null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="owned_contacts")
+                              related_name="owned_contacts", db_index=False)  # partial index in Meta
 
     opted_out_at = models.DateTimeField(null=True, blank=True, help_text="Global opt-out: no marketing at all.")
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
     erased_at = models.DateTimeField(null=True, blank=True)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    db_index=False)  # partial index in Meta
     merged_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -120,12 +122,25 @@ class Contact(models.Model):
                                     name="contact_unique_telegram_chat_id"),
             models.UniqueConstraint(fields=["facebook_psid"], condition=models.Q(facebook_psid__isnull=False),
                                     name="contact_unique_facebook_psid"),
+            # A constraint rather than unique=True, which adds a varchar_pattern_ops (LIKE) index
+            # on PostgreSQL: codes are only ever looked up whole.
+            models.UniqueConstraint(fields=["referral_code"], name="contact_unique_referral_code"),
         ]
+        # Columns that are empty on most contacts (an import fills none of them) get partial
+        # indexes: every query that uses them asks for a value (``= x``, ``IN``, ``IS NOT NULL``),
+        # and inserting a row with NULL there costs nothing. ``merged_into IS NULL`` (active
+        # contacts) matches nearly every row: an index would not serve it anyway.
         indexes = [
-            models.Index(fields=["whatsapp"], name="contact_whatsapp_idx"),
+            models.Index(fields=["whatsapp"], name="contact_whatsapp_idx", condition=models.Q(whatsapp__isnull=False)),
             models.Index(fields=["city"], name="contact_city_idx"),
             models.Index(fields=["segment", "lifecycle_stage"], name="contact_segment_stage_idx"),
-            models.Index(fields=["last_verified_at"], name="contact_verified_idx"),
+            models.Index(fields=["last_verified_at"], name="contact_verified_idx",
+                         condition=models.Q(last_verified_at__isnull=False)),
+            models.Index(fields=["referred_by"], name="contact_referred_by_idx",
+                         condition=models.Q(referred_by__isnull=False)),
+            models.Index(fields=["owner"], name="contact_owner_idx", condition=models.Q(owner__isnull=False)),
+            models.Index(fields=["merged_into"], name="contact_merged_into_idx",
+                         condition=models.Q(merged_into__isnull=False)),
         ]
 
     def __str__(self) -> str:

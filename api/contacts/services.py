@@ -8,6 +8,7 @@ DRF exception handler renders in the common shape.
 from __future__ import annotations
 
 import codecs
+import csv
 import functools
 import hashlib
 import hmac
@@ -796,7 +797,11 @@ def import_job_create(*, file_name: str, data: bytes, created_by: Any = None,
             "whatsapp, email, ville, quartier, segment, source, tags (or name, phone, city…).",
             code="validation_error", errors=[field_error("file", f"Headers found: {', '.join(first)[:300]}", "headers")],
         )
-    total = csv_io.count_data_rows_bytes(data, encoding, delimiter)
+    try:
+        total = csv_io.count_data_rows_bytes(data, encoding, delimiter)
+    except csv.Error as exc:  # e.g. a lone carriage return inside a cell (old Mac line endings)
+        raise ApplicationError(f"The file cannot be read as CSV: {exc}.", code="validation_error",
+                               errors=[field_error("file", f"Not a readable CSV file: {exc}.", "csv")]) from None
     job = ImportJob.objects.create(
         created_by=created_by if getattr(created_by, "pk", None) else None, file_name=file_name[:255], data=data,
         encoding=encoding, delimiter=delimiter, columns={**columns, "_header": first, "_ignored": ignored},
@@ -854,8 +859,13 @@ def _import_batches(job: ImportJob, data: bytes, start: int, batch_size: int) ->
     if connection.vendor == "postgresql" and csv_io.is_plain(data):
         yield from _import_line_batches(data, job.encoding, start, batch_size)
         return
+    # PostgreSQL cannot store NUL in text (COPY refuses the whole batch): it is dropped from
+    # every cell, on every database, so that a stray NUL in any column imports the same way.
+    nul = "\x00" if b"\x00" in data else None
     batch: list[tuple[int, list[str]]] = []
     for index, cells in csv_io.iter_data_rows_bytes(data, job.encoding, job.delimiter, start=start):
+        if nul:
+            cells = [c.replace(nul, "") for c in cells]
         batch.append((index, cells))
         if len(batch) >= batch_size:
             yield _ImportBatch(start=batch[0][0] - 1, end=batch[-1][0], rows=batch)
