@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from api.contacts import services
 from api.contacts.models import Contact, ContactNote, ImportJob, ImportRowError
-from tests.workers.test_real_worker import ROOT, _worker_env
+from tests.workers.processes import ROOT, stop_and_read, worker_env
 
 ROWS = 600
 BATCH = 20
@@ -75,29 +75,18 @@ def _file() -> tuple[bytes, int, int]:
 
 
 def _start_worker(queue: str, pause: float) -> subprocess.Popen:
-    env = {**_worker_env(queue), "TEST_IMPORT_BATCH_SIZE": str(BATCH), "TEST_IMPORT_BATCH_PAUSE": str(pause)}
+    env = {**worker_env(queue), "TEST_IMPORT_BATCH_SIZE": str(BATCH), "TEST_IMPORT_BATCH_PAUSE": str(pause)}
     return subprocess.Popen([sys.executable, "-c", _WORKER], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _output(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        output, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-    return output.decode(errors="replace")[-3000:]
 
 
 def _wait(condition, seconds: float, proc: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if proc.poll() is not None:
-            pytest.fail(f"the worker exited ({proc.returncode}) before {what}:\n{_output(proc)}")
+            pytest.fail(f"the worker exited ({proc.returncode}) before {what}:\n{stop_and_read(proc)}")
         if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {seconds:.0f} s:\n{_output(proc)}")
+            pytest.fail(f"no {what} within {seconds:.0f} s:\n{stop_and_read(proc)}")
         time.sleep(0.02)
 
 
@@ -136,7 +125,7 @@ def test_a_worker_killed_mid_import_is_resumed_by_the_next_worker_without_duplic
         import_jobs_resume_stalled.apply_async(queue=queue)
         _wait(lambda: ImportJob.objects.get(pk=job.pk).status != ImportJob.Status.RUNNING, 90, second, "finished job")
     finally:
-        output = _output(second)
+        output = stop_and_read(second)
 
     done = ImportJob.objects.get(pk=job.pk)
     assert done.status == ImportJob.Status.DONE, output

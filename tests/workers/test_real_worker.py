@@ -7,33 +7,16 @@ test database, so the test uses committed data (``transactional_db``).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from api.common.models import WorkerHeartbeat
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker_env(queue: str) -> dict[str, str]:
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if settings.IS_SQLITE:
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgresql://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    env["CONFIOTES_CELERY_QUEUE"] = queue
-    return env
+from tests.workers.processes import ROOT, stop_and_read, worker_env
 
 
 @pytest.fixture
@@ -44,17 +27,12 @@ def celery_worker_process(transactional_db, settings):
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "WARNING",
          "--without-mingle", "--without-gossip", "--hostname", f"{queue}@test", "--queues", queue],
-        cwd=ROOT, env=_worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     yield queue
-    proc.terminate()
-    try:
-        output, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
+    output = stop_and_read(proc)
     if proc.returncode not in (0, -15):
-        print(output.decode(errors="replace"))
+        print(output)
 
 
 def test_a_real_worker_runs_the_heartbeat_task(celery_worker_process):
