@@ -44,7 +44,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -119,14 +119,6 @@ class Credit(NamedTuple):
         return (self.campaign_id, self.channel)
 
 
-@dataclass
-class _Row:
-    campaign_id: int | None
-    channel: str
-    weight: int = 0
-    touches: int = 0
-
-
 # --- rounding -------------------------------------------------------------------------
 
 
@@ -165,16 +157,12 @@ def allocate_int(total: int, weights: list[int]) -> list[int]:
     weight_sum = sum(weights)
     if weight_sum == 0:
         weights, weight_sum = [1] * n, n
-    parts = []
-    remainders = []
-    for w in weights:
-        q, r = divmod(total * w, weight_sum)
-        parts.append(q)
-        remainders.append(r)
+    products = [total * w for w in weights]
+    parts = [p // weight_sum for p in products]
     left = total - sum(parts)
     if left:
-        # Largest remainder first, then lowest index: deterministic.
-        for i in sorted(range(n), key=lambda i: (-remainders[i], i))[:left]:
+        # Largest remainder first, then lowest index (the sort is stable): deterministic.
+        for i in sorted(range(n), key=lambda i: -(products[i] % weight_sum))[:left]:
             parts[i] += 1
     return parts
 
@@ -269,24 +257,147 @@ def normalize_source(text: str) -> str:
 
 # --- attribution ---------------------------------------------------------------------------
 
+#: A touch as the hot path sees it: ``(occurred_us, touch_id, channel, campaign_id)``, the time in
+#: integer microseconds since the epoch (plain tuples and ints: a full run handles a million of them).
+FastTouch = tuple[int, int, str, "int | None"]
+#: A refund as the hot path sees it: ``(refunded_us, refund_id, amount_xaf, anything)``; the last item
+#: is the caller's (its time as written back, for instance) and comes back untouched on refund rows.
+FastRefund = tuple[int, int, int, object]
+#: A sale row: ``(campaign_id, channel, revenue_xaf, margin_xaf, touches, weight)``.
+SaleRow = tuple["int | None", str, int, int, int, float]
+#: A refund row: ``(refund, campaign_id, channel, revenue_xaf, margin_xaf, touches)``, amounts negative.
+RefundRow = tuple[FastRefund, "int | None", str, int, int, int]
+#: Models that give the same rows for an order, with those rows (most orders have 0 or 1 touch, and
+#: then every tracked model agrees: the rows are computed and written once for all of them).
+ModelGroup = tuple[tuple[str, ...], list[SaleRow], list[RefundRow]]
 
-def _rows_for(model: str, order: OrderFacts, window: list[Touch], settings: Settings) -> list[_Row]:
-    if model == SELF_REPORTED and order.self_reported_channel:
-        return [_Row(None, order.self_reported_channel, 1, 0)]
-    if not window:
-        return [_Row(None, order.self_reported_channel or UNKNOWN_CHANNEL, 1, 0)]
-    weights = integer_weights(model, window, order.placed_at, settings.half_life)
-    rows: dict[tuple[int | None, str], _Row] = {}
+_US = 1_000_000
+_SELF_ONLY = (SELF_REPORTED,)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, no float)."""
+    return (moment - _EPOCH) // _ONE_US
+
+
+def _keyed_rows(window: Sequence[FastTouch], weights: Sequence[int]) -> list[list]:
+    """Per-touch weights summed per ``(campaign, channel)``, in the order of each pair's first touch:
+    ``[campaign_id, channel, weight, touches]``. Touches weighing nothing make no row."""
+    rows: dict[tuple[int | None, str], list] = {}
     for touch, weight in zip(window, weights, strict=True):
         if weight == 0:
             continue
-        key = (touch.campaign_id, touch.channel or UNKNOWN_CHANNEL)
+        key = (touch[3], touch[2] or UNKNOWN_CHANNEL)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = _Row(*key)
-        row.weight += weight
-        row.touches += 1
+            rows[key] = [key[0], key[1], weight, 1]
+        else:
+            row[2] += weight
+            row[3] += 1
     return list(rows.values())
+
+
+def _one_row(campaign_id: int | None, channel: str, touches: int) -> list[list]:
+    return [[campaign_id, channel, 1, touches]]
+
+
+def _decay_weights(window: Sequence[FastTouch], half_life_s: float) -> list[int]:
+    """Time-decay weights relative to the youngest touch (see :func:`integer_weights`), from integer times.
+
+    ``(youngest - t) / 10**6`` is exactly ``timedelta.total_seconds()`` of the same difference, so the
+    weights are bit for bit those of :func:`integer_weights`.
+    """
+    if half_life_s <= 0:
+        raise ValueError("half_life must be positive")
+    youngest = max(t[0] for t in window)
+    return [round(math.ldexp(2.0 ** (-((youngest - t[0]) / _US) / half_life_s), 53)) for t in window]
+
+
+def attribute_window(revenue_xaf: int, margin_xaf: int, stated: str, window: Sequence[FastTouch],
+                     refunds: Sequence[FastRefund] = (), *, models: Sequence[str] = MODELS,
+                     half_life_s: float = 7 * 86400.0) -> list[ModelGroup]:
+    """The credit rows of one order under ``models``, grouped by models that agree.
+
+    ``window`` holds the touches that count (in the lookback window, not after the order), oldest
+    first with ties by id, as :data:`FastTouch`; ``stated`` is the normalised source the customer
+    gave (or ``""``); ``refunds`` are :data:`FastRefund`. This is the whole rule set of the module
+    (see its docstring); :func:`attribute_order` is the same computation on dataclasses and datetimes.
+    """
+    n = len(window)
+    if n <= 1 and not refunds and models is MODELS:
+        # Most orders: no touch or one, no refund. Every model gives the same single row, except
+        # self-reported when the customer stated a source.
+        if n == 0:
+            return [(MODELS, [(None, stated or UNKNOWN_CHANNEL, revenue_xaf, margin_xaf, 0, 1.0)], [])]
+        campaign_id, channel = window[0][3], window[0][2] or UNKNOWN_CHANNEL
+        if stated:
+            return [(TRACKED_MODELS, [(campaign_id, channel, revenue_xaf, margin_xaf, 1, 1.0)], []),
+                    (_SELF_ONLY, [(None, stated, revenue_xaf, margin_xaf, 0, 1.0)], [])]
+        return [(MODELS, [(campaign_id, channel, revenue_xaf, margin_xaf, 1, 1.0)], [])]
+    tracked = [m for m in models if m != SELF_REPORTED]
+    wants_self = len(tracked) != len(models)
+    plans: list[tuple[list[str], list[list]]] = []
+    if n == 0:
+        plans.append((list(models), _one_row(None, stated or UNKNOWN_CHANNEL, 0)))
+    elif n == 1:
+        only = window[0]
+        rows = _one_row(only[3], only[2] or UNKNOWN_CHANNEL, 1)
+        if wants_self and stated:
+            plans.append((tracked, rows))
+            plans.append(([SELF_REPORTED], _one_row(None, stated, 0)))
+        else:
+            plans.append((list(models), rows))
+    else:
+        first, last = window[0], window[-1]
+        # Models that agree share one plan: last touch and self-reported without a statement; linear
+        # and position-based over two touches (50/50).
+        shared: dict[str, tuple[list[str], list[list]]] = {}
+        for model in models:
+            if model == SELF_REPORTED and stated:
+                plans.append(([model], _one_row(None, stated, 0)))
+                continue
+            if model in (LAST_TOUCH, SELF_REPORTED):
+                kind = LAST_TOUCH
+            elif model == LINEAR or (model == POSITION_BASED and n == 2):
+                kind = LINEAR
+            else:
+                kind = model
+            if kind in shared:
+                shared[kind][0].append(model)
+                continue
+            if kind == FIRST_TOUCH:
+                rows = _one_row(first[3], first[2] or UNKNOWN_CHANNEL, 1)
+            elif kind == LAST_TOUCH:
+                rows = _one_row(last[3], last[2] or UNKNOWN_CHANNEL, 1)
+            elif kind == LINEAR:
+                rows = _keyed_rows(window, [1] * n)
+            elif kind == POSITION_BASED:
+                end = 2 * (n - 2)
+                rows = _keyed_rows(window, [end] + [1] * (n - 2) + [end])
+            elif kind == TIME_DECAY:
+                rows = _keyed_rows(window, _decay_weights(window, half_life_s))
+            else:
+                raise ValueError(f"unknown attribution model {model!r}")
+            shared[kind] = ([model], rows)
+            plans.append(shared[kind])
+    out: list[ModelGroup] = []
+    for group_models, rows in plans:
+        if len(rows) == 1:
+            campaign_id, channel, _, touches = rows[0]
+            sales: list[SaleRow] = [(campaign_id, channel, revenue_xaf, margin_xaf, touches, 1.0)]
+            revenue, margin = [revenue_xaf], [margin_xaf]
+        else:
+            weights = [row[2] for row in rows]
+            weight_sum = sum(weights)
+            revenue = allocate_int(revenue_xaf, weights)
+            margin = allocate_int(margin_xaf, weights)
+            sales = [(row[0], row[1], rev, mar, row[3], row[2] / weight_sum)
+                     for row, rev, mar in zip(rows, revenue, margin, strict=True)]
+        back = _refund_rows(revenue_xaf, margin_xaf, refunds, rows, revenue, margin) if refunds else []
+        out.append((tuple(group_models), sales, back))
+    return out
 
 
 def attribute_order(order: OrderFacts, touches: Sequence[Touch], *, models: Sequence[str] = MODELS,
@@ -298,37 +409,39 @@ def attribute_order(order: OrderFacts, touches: Sequence[Touch], *, models: Sequ
     """
     settings = settings or Settings()
     window = touches_in_window(touches, order.placed_at, settings.lookback)
-    credits: list[Credit] = []
-    for model in models:
-        rows = _rows_for(model, order, window, settings)
-        weights = [row.weight for row in rows]
-        weight_sum = sum(weights)
-        revenue = allocate_int(order.revenue_xaf, weights)
-        margin = allocate_int(order.margin_xaf, weights)
-        for row, rev, mar in zip(rows, revenue, margin, strict=True):
-            credits.append(Credit(order.order_id, model, row.campaign_id, row.channel, rev, mar,
-                                  order.placed_at, touches=row.touches, weight=row.weight / weight_sum))
-        credits.extend(_refund_credits(order, model, rows, revenue, margin))
-    return credits
+    fast = [(to_us(t.occurred_at), t.touch_id, t.channel, t.campaign_id) for t in window]
+    refunds = [(to_us(r.refunded_at), r.refund_id, r.amount_xaf, r) for r in order.refunds]
+    by_model: dict[str, list[Credit]] = {}
+    for group_models, sales, back in attribute_window(order.revenue_xaf, order.margin_xaf,
+                                                      order.self_reported_channel, fast, refunds,
+                                                      models=models, half_life_s=settings.half_life.total_seconds()):
+        for model in group_models:
+            rows = [Credit(order.order_id, model, campaign_id, channel, rev, mar, order.placed_at, touches=count,
+                           weight=weight) for campaign_id, channel, rev, mar, count, weight in sales]
+            for refund, campaign_id, channel, rev, mar, count in back:
+                original = refund[3]
+                assert isinstance(original, Refund)
+                rows.append(Credit(order.order_id, model, campaign_id, channel, rev, mar, original.refunded_at,
+                                   is_refund=True, refund_id=original.refund_id, touches=count))
+            by_model[model] = rows
+    return [credit for model in models for credit in by_model[model]]
 
 
-def _refund_credits(order: OrderFacts, model: str, rows: list[_Row], revenue: list[int],
-                    margin: list[int]) -> list[Credit]:
+def _refund_rows(revenue_xaf: int, margin_xaf: int, refunds: Sequence[FastRefund], rows: list[list],
+                 revenue: list[int], margin: list[int]) -> list[RefundRow]:
     """Negative rows for each refund, in the order the refunds happened."""
-    if not order.refunds:
-        return []
     remaining_rev = list(revenue)
     remaining_mar = list(margin)
     refunded = 0  # cumulative revenue refunded so far
     margin_back = 0  # cumulative margin given back so far
-    out: list[Credit] = []
-    total_rev = max(order.revenue_xaf, 0)
-    for refund in sorted(order.refunds, key=lambda r: (r.refunded_at, r.refund_id)):
-        amount = max(0, min(refund.amount_xaf, total_rev - refunded))
+    out: list[RefundRow] = []
+    total_rev = max(revenue_xaf, 0)
+    for refund in sorted(refunds, key=lambda r: (r[0], r[1])):
+        amount = max(0, min(refund[2], total_rev - refunded))
         refunded += amount
         # Margin carried by the refunded revenue, cumulative so the whole revenue gives back the whole margin.
         # int(Fraction) truncates towards zero, for a negative margin too.
-        target = int(Fraction(order.margin_xaf * refunded, total_rev)) if total_rev else 0
+        target = int(Fraction(margin_xaf * refunded, total_rev)) if total_rev else 0
         margin_step = target - margin_back
         margin_back = target
         rev_parts = allocate_int(amount, [max(r, 0) for r in remaining_rev])
@@ -338,9 +451,7 @@ def _refund_credits(order: OrderFacts, model: str, rows: list[_Row], revenue: li
             remaining_mar[i] -= mar_parts[i]
             if rev_parts[i] == 0 and mar_parts[i] == 0:
                 continue  # a small refund may leave a pair untouched: no empty row
-            out.append(Credit(order.order_id, model, row.campaign_id, row.channel, -rev_parts[i], -mar_parts[i],
-                              refund.refunded_at, is_refund=True, refund_id=refund.refund_id,
-                              touches=row.touches))
+            out.append((refund, row[0], row[1], -rev_parts[i], -mar_parts[i], row[3]))
     return out
 
 

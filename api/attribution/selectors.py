@@ -12,8 +12,20 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    CharField,
+    Count,
+    DateField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
 from django.utils import timezone
 
 from api.attribution import conf, engine, metrics
@@ -60,7 +72,7 @@ def _week_index(day: date, first_monday: date) -> int:
 def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
                     ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
     """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
-    from api.campaigns.models import CampaignCost, Touchpoint
+    from api.campaigns.models import Campaign, CampaignCost, Touchpoint
     from api.contacts.models import Contact
 
     start, _ = week_bounds(first_monday)
@@ -73,8 +85,9 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         labels.setdefault(key, {"channel": channel, "campaign_id": None if group == "channel" else campaign_id})
         return key
 
+    # Summed per business week in the database (the week's Monday): a seventh of the rows of a daily sum.
     credits = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
-               .annotate(day=TruncDate("occurred_at", tzinfo=BUSINESS_TZ))
+               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=BUSINESS_TZ))
                .values("campaign_id", "channel", "day")
                .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
                          new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
@@ -98,20 +111,32 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         buckets[key_of(cost_row["campaign_id"], cost_row["campaign__channel"])][index]["cost_xaf"] += (
             cost_row["amount"] or 0)
 
-    # Leads: contacts created in the week, credited to the campaign / channel of their first touch
-    # (one indexed lookup per new contact on the touchpoint (contact, occurred_at) index).
+    # Leads: contacts created in the week, credited to the campaign / channel of their first touch: one
+    # indexed lookup per new contact on the touchpoint (contact, occurred_at) index, which returns both
+    # fields at once as "campaign|channel" (a subquery per field would repeat the lookup).
     first = (Touchpoint.objects.filter(contact_id=OuterRef("pk")).exclude(kind="self_reported_source")
-             .order_by("occurred_at", "pk"))
+             .order_by("occurred_at", "pk")
+             .annotate(first_key=Concat(Coalesce(Cast("campaign_id", CharField()), Value("")), Value("|"), "channel",
+                                        output_field=CharField()))
+             .values("first_key")[:1])
+    # Counted per business week and first touch in the database: no timestamp per contact to read.
     new_contacts = (Contact.objects.filter(created_at__gte=start, created_at__lt=end, merged_into__isnull=True)
-                    .annotate(first_campaign=Subquery(first.values("campaign_id")[:1]),
-                              first_campaign_channel=Subquery(first.values("campaign__channel")[:1]),
-                              first_channel=Subquery(first.values("channel")[:1]))
-                    .values_list("created_at", "first_campaign", "first_campaign_channel", "first_channel")
+                    .annotate(week=TruncWeek("created_at", output_field=DateField(), tzinfo=BUSINESS_TZ),
+                              first_key=Subquery(first))
+                    .values("week", "first_key").annotate(n=Count("pk")).values_list("week", "first_key", "n")
                     .order_by())
-    for created_at, campaign_id, campaign_channel, channel in new_contacts:
-        index = _week_index(created_at.astimezone(BUSINESS_TZ).date(), first_monday)
+    campaign_channels = dict(Campaign.objects.values_list("pk", "channel"))
+    for week, first_key, n in new_contacts:
+        campaign_id: int | None = None
+        campaign_channel = channel = None
+        if first_key is not None:
+            campaign, channel = first_key.split("|", 1)
+            if campaign:
+                campaign_id = int(campaign)
+                campaign_channel = campaign_channels.get(campaign_id)
+        index = _week_index(week, first_monday)
         lead_channel = campaign_channel or channel or engine.UNKNOWN_CHANNEL
-        buckets[key_of(campaign_id, lead_channel)][index]["leads"] += 1
+        buckets[key_of(campaign_id, lead_channel)][index]["leads"] += n
     return buckets, labels
 
 
