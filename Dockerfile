@@ -6,4 +6,4 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY . .
 RUN mkdir -p /data && DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "api.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "api.wsgi:application", "--config", "gunicorn.conf.py"]

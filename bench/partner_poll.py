@@ -11,6 +11,9 @@ partners and orders):
   negotiation, no throttling) that look the key up by hash, read the same rows and return the
   same JSON with ``JsonResponse``. They live here, in a bench-only URLconf, not in the product.
 
+Each endpoint gets a warm-up first (``--warmup``, 5 s), which fills the cache of rendered order
+documents: the steady state of resellers polling orders that mostly have not changed.
+
 Prints requests/s, p50 and p99 latency of each, and each DRF endpoint's throughput as a share
 of its floor. Target: at least 50% of the floor, p99 under 50 ms, on the two-core machine.
 
@@ -18,16 +21,19 @@ of its floor. Target: at least 50% of the floor, p99 under 50 ms, on the two-cor
 
 The database is a scratch one: it is created when missing and its orders are replaced.
 
-Last measured (2026-11-25, two cores shared with other test runs, load average 4-6; gthread 2x4,
-8 s per endpoint). The box was saturated, so the absolute figures and the p99 are the machine's,
-not the code's; in-process the DRF get costs 3.6 ms against 2.7 ms for the floor (76%).
+Last measured 2026-11-25 on the quiet two-core machine (nothing else running; the load average
+of about 4 is the benchmark itself), gunicorn.conf.py (sync, 4 workers), 5 s warm-up, 10 s each:
 
     endpoint      req/s   p50 ms   p99 ms   of floor
-    list            197    137.1    576.0       101%
-    floor-list      195    150.2    257.8
-    get             291    104.9    531.7        75%
-    get-304         418     95.5    194.8       108%
-    floor-get       386     80.1    324.7
+    list           1326     23.2     36.3       400%
+    floor-list      332     93.1    139.3
+    get            1839     17.2     21.4       290%
+    get-304        1969     15.9     26.0       310%
+    floor-get       634     49.7     67.1
+
+(a second run: list 1323 / 34.6 ms, get 1742 / 28.7 ms, get-304 1916 / 24.6 ms). Before this
+session's work (gthread 2x4, every request serialized from three queries) the same machine gave
+list 122 req/s with p99 364 ms and get 415 req/s with p99 207 ms.
 """
 
 from __future__ import annotations
@@ -297,9 +303,13 @@ def _check(base: str, path: str, key: str, expect: int, etag: str | None = None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=5,
+                        help="seconds of load before each measurement (fills the order document cache)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)  # 2x4 beat 4x4 and 3x1 on the two-core box
-    parser.add_argument("--threads", type=int, default=4)
+    # gunicorn runs with the project's gunicorn.conf.py (sync workers, two per core); these override it.
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--worker-class")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--only", help="comma-separated scenarios to run, e.g. get,floor-get (default: all)")
     args = parser.parse_args()
@@ -322,11 +332,14 @@ def main() -> None:
            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"), "DJANGO_DEBUG": "0",
            "LOG_LEVEL": "ERROR"}
     base = f"http://127.0.0.1:{args.port}"
+    overrides = [*(["--workers", str(args.workers)] if args.workers else []),
+                 *(["--threads", str(args.threads)] if args.threads else []),
+                 *(["--worker-class", args.worker_class] if args.worker_class else [])]
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "partner_poll:wsgi_app()", "--chdir", str(ROOT),
-         "--pythonpath", f"{ROOT},{ROOT / 'bench'}", "--bind", f"127.0.0.1:{args.port}", "--workers",
-         str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads), "--log-level", "warning",
-         "--keep-alive", "30"], env=env, start_new_session=True)
+         "--pythonpath", f"{ROOT},{ROOT / 'bench'}", "--config", str(ROOT / "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{args.port}", *overrides, "--log-level", "warning", "--keep-alive", "30"],
+        env=env, start_new_session=True)
     try:
         for _ in range(100):
             try:
@@ -349,14 +362,15 @@ def main() -> None:
         results = {}
         for name, kind, floor, inm in scenarios:
             script = write_script(entries, kind=kind, floor=floor, inm=inm)
-            run_wrk(base, script, seconds=2, connections=args.connections)  # warm up
+            run_wrk(base, script, seconds=args.warmup, connections=args.connections)  # warm up
             results[name] = run_wrk(base, script, seconds=args.seconds, connections=args.connections)
             os.unlink(script)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"\ngunicorn gthread {args.workers}x{args.threads}, wrk 2 threads, {args.connections} connections, "
+    print(f"\ngunicorn.conf.py {' '.join(overrides) or '(sync, 2 workers per core)'}, wrk 2 threads, "
+          f"{args.connections} connections, {args.warmup} s warm-up then "
           f"{args.seconds} s each, {os.cpu_count()} CPUs")
     print(f"{'endpoint':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'of floor':>10}")
     floors = {"list": "floor-list", "get": "floor-get", "get-304": "floor-get"}

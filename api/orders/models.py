@@ -164,7 +164,9 @@ class Order(models.Model):
     recipient_name = models.CharField(max_length=200, blank=True)
     recipient_phone = models.CharField(max_length=20, blank=True)
     gift_message = models.TextField(blank=True)
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    # No index of its own: order_partner_updated_idx (partner, updated_at, id) serves partner lookups.
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="orders",
+                                db_index=False)
     partner_reference = models.CharField(max_length=100, blank=True)
 
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING)

@@ -212,8 +212,10 @@ def partner_orders_changed(*, partner_id: int, after: PollPosition | None, limit
     params: list[Any] = [partner_id, settled]
     if after is not None:
         since = connection.ops.adapt_datetimefield_value(after.updated_at)
-        sql += " AND (updated_at > %s OR (updated_at = %s AND id > %s))"
-        params += [since, since, after.order_id]
+        # A row comparison, not ``a > x OR (a = x AND id > y)``: PostgreSQL starts the index scan at
+        # the cursor instead of reading and filtering every earlier change of the partner.
+        sql += " AND (updated_at, id) > (%s, %s)"
+        params += [since, after.order_id]
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY updated_at, id LIMIT %s", [*params, limit + 1])
         rows = [OrderVersion(order_id, _db_time(updated_at)) for order_id, updated_at in cursor.fetchall()]

@@ -45,8 +45,10 @@ urlpatterns = [
          name="partner-webhook-redeliver"),
     # The partner API (Api-Key): a partner sees only its own data.
     path("partner/gift-boxes", views.PartnerGiftBoxesView.as_view(), name="partner-api-gift-boxes"),
-    path("partner/orders", views.PartnerOrdersView.as_view(), name="partner-api-orders"),
-    # A read only: no transaction to open and commit on the hottest endpoint (ATOMIC_REQUESTS).
+    # The hottest endpoints, polled by resellers: no transaction to open and commit around a read
+    # (ATOMIC_REQUESTS); the order creation on the same URL opens its own.
+    path("partner/orders", transaction.non_atomic_requests(views.PartnerOrdersView.as_view()),
+         name="partner-api-orders"),
     path("partner/orders/<str:number>", transaction.non_atomic_requests(views.PartnerOrderDetailView.as_view()),
          name="partner-api-order"),
     path("partner/webhook-deliveries", views.PartnerOwnDeliveriesView.as_view(), name="partner-api-deliveries"),

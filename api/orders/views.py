@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -640,7 +641,9 @@ class PartnerOrdersView(PartnerAPIView):
             order = selectors.partner_order_get(partner=partner, number=order.number)
             return Response(PartnerOrderSerializer(order).data, status=201)
 
-        return _idempotent(request, f"partner:{partner.pk}", create)
+        # The URL is non-atomic (polling is a read); a creation is still all or nothing.
+        with transaction.atomic():
+            return _idempotent(request, f"partner:{partner.pk}", create)
 
 
 class PartnerOrderDetailView(PartnerAPIView):

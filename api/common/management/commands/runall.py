@@ -25,8 +25,8 @@ class Command(BaseCommand):
         # SQLite allows one writer at a time: one solo worker keeps lock waits short on the embedded default.
         pool = ["--pool", "solo"] if settings.IS_SQLITE else ["--concurrency", "2"]
         commands = {
-            "web": [os.path.join(bindir, "gunicorn"), "api.wsgi:application", "--bind", f"{host}:{port}",
-                    "--workers", "2", "--threads", "4", "--access-logfile", "-"],
+            "web": [os.path.join(bindir, "gunicorn"), "api.wsgi:application", "--config", str(settings.BASE_DIR / "gunicorn.conf.py"),
+                    "--bind", f"{host}:{port}", "--access-logfile", "-"],
             "worker": [python, "-m", "celery", "-A", "workers", "worker", "--loglevel", "INFO",
                        "--without-mingle", "--without-gossip", *pool],
             "beat": [python, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO",
