@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 DOUALA = ZoneInfo("Africa/Douala")
@@ -79,3 +79,16 @@ def refund(made, amount: int, when: datetime):
     Order.objects.filter(pk=made.pk).update(refunded_xaf=made.refunded_xaf + amount, status="refunded",
                                             updated_at=timezone.now())
     return row
+
+
+def rfm_customers(now: datetime):
+    """A champion (five orders over four months), a sleeper (one small order 300 days ago) and three
+    customers of one order 100 days ago; returns the champion and the sleeper."""
+    best = contact()
+    for days in (2, 30, 60, 90, 120):
+        order(best, now - timedelta(days=days), revenue=20_000)
+    sleeper = contact()
+    order(sleeper, now - timedelta(days=300), revenue=1_000)
+    for _ in range(3):
+        order(contact(), now - timedelta(days=100), revenue=5_000)
+    return best, sleeper

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -164,13 +163,7 @@ def test_ltv_and_cohorts(staff_client, week, monkeypatch):
 
 def test_rfm_scores_are_recomputed_and_filterable(staff_client):
     now = timezone.now()
-    best = f.contact()
-    for days in (2, 30, 60, 90, 120):
-        f.order(best, now - timedelta(days=days), revenue=20_000)
-    sleeper = f.contact()
-    f.order(sleeper, now - timedelta(days=300), revenue=1_000)
-    for _ in range(3):
-        f.order(f.contact(), now - timedelta(days=100), revenue=5_000)
+    best, sleeper = f.rfm_customers(now)
     assert services.rfm_recompute(now=now) == 5
     assert services.rfm_recompute(now=now) == 5  # idempotent
     top = RfmScore.objects.get(contact_id=best.pk)

@@ -19,13 +19,7 @@ pytestmark = pytest.mark.django_db
 def scored():
     """A champion (five recent orders), a hibernating sleeper, three older and one new customer, scored."""
     now = timezone.now()
-    best = f.contact()
-    for days in (2, 30, 60, 90, 120):
-        f.order(best, now - timedelta(days=days), revenue=20_000)
-    sleeper = f.contact()
-    f.order(sleeper, now - timedelta(days=300), revenue=1_000)
-    for _ in range(3):
-        f.order(f.contact(), now - timedelta(days=100), revenue=5_000)
+    best, sleeper = f.rfm_customers(now)
     f.order(f.contact(), now - timedelta(days=3), revenue=4_000)  # a newcomer: in neither group below
     f.contact()  # never ordered: no RFM score, in no group
     services.rfm_recompute(now=now)
