@@ -22,19 +22,25 @@ first is the reading of the facts (on a second connection, slice by slice) overl
 computing and the binary COPY into a fresh table; the second builds that table's indexes and puts
 it in place of the old one, in the same transaction.
 
-Last measured 2026-11-25 on 2 cores shared with other people's benchmarks (load average 2.2 to 6
-during the runs, so the floor, best of 3, read anywhere from 0.45 to 1.00 s), four runs in a row:
+Last measured 2026-11-26 on 2 cores shared with other people's benchmarks. Quiet (load average 1.0 to
+1.2), three runs in a row:
 
-    floor   full recompute    104 reports   incremental   API p95   peak RSS   load
-    1.00 s  6.63 s = 6.6x     4.97 s        0.49 s        73 ms     131 MB     6.0
-    0.74 s  3.15 s = 4.3x     4.30 s        0.45 s        53 ms     131 MB     5.3
-    0.49 s  2.58 s = 5.3x     3.63 s        0.44 s        48 ms     132 MB     2.7
-    0.45 s  2.52 s = 5.6x     3.88 s        0.47 s        51 ms     129 MB     2.3
+    floor   full recompute    104 reports   incremental   API p95   peak RSS
+    0.47 s  2.32 s = 5.0x     -             0.46 s        -         132 MB
+    0.46 s  2.21 s = 4.8x     3.53 s        0.44 s        49 ms     131 MB
+    0.48 s  2.30 s = 4.8x     3.77 s        0.45 s        49 ms     130 MB
 
-(full recompute + reports 10-14x the floor). Before this work: full recompute 20.2 s (41x), reports
-7.1 s (68 ms each), incremental run 0.81 s, API p95 68 ms, peak 114 MB. With the floor near its quiet
-0.47 s the full recompute (about 1.8 s read, computed and copied, 0.75 s indexed and swapped) is 5-10 %
-above the 5x target; with other load it has measured 4.3x to 6.6x.
+(2.32 s / 0.47 s = 4.94x; full recompute + reports 12-13x the floor; the full run: 1.64-1.77 s read, computed
+and copied, 0.54-0.57 s indexed and swapped). Loaded (load average 2.1 to 3.3, floor 0.61-0.77 s), five
+runs: 4.4x, 4.6x, 4.2x, 5.0x, 5.3x. The "indexed and swapped" phase lost ~0.2 s (0.85 -> 0.65 s
+alternating runs on the same data, 0.75 -> 0.55 s quiet): the run_id foreign key of the fresh table is
+added NOT VALID (70-100 ms: no anti-join) and the credits have no index by contact any more (90-120 ms
+to build; the incremental run deletes through the order index).
+
+Before that (2026-11-25, same machine, load 2.3 to 6): floor 0.45-1.00 s, full recompute 2.52-6.63 s
+(4.3x-6.6x; 5.6x at the quietest), incremental 0.44-0.49 s, API p95 48-73 ms, peak 129-132 MB. Before the
+whole work: full recompute 20.2 s (41x), reports 7.1 s (68 ms each), incremental run 0.81 s, API p95 68 ms,
+peak 114 MB.
 """
 
 from __future__ import annotations

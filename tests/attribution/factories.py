@@ -92,3 +92,20 @@ def rfm_customers(now: datetime):
     for _ in range(3):
         order(contact(), now - timedelta(days=100), revenue=5_000)
     return best, sleeper
+
+
+def full_run():
+    """A full recompute inside the test's transaction, which must succeed."""
+    from django.db import connection
+
+    from api.attribution import services
+    from api.attribution.models import RunState
+
+    if connection.vendor == "postgresql":
+        # The test's transaction still holds the deferred foreign key checks of the rows earlier runs
+        # wrote: PostgreSQL will not drop the credit table under them (in production each run commits).
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    run = services.attribution_run(full=True)
+    assert run.state == RunState.SUCCEEDED, run.error
+    return run

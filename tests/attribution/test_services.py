@@ -108,7 +108,7 @@ def test_incremental_runs_only_redo_what_changed_and_agree_with_a_full_recompute
     assert AttributionCredit.objects.filter(channel="facebook_ads", model="last_touch").count() == 1
     incremental = _credits()
     # Same inputs, same rows: a full recompute gives exactly the same credits.
-    services.attribution_run(full=True)
+    f.full_run()
     assert _credits() == incremental
 
 
