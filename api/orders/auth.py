@@ -17,7 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from api.common.redis_client import shared_redis
+from api.common.cache import shared_redis
 from api.orders.models import Partner, PartnerApiKey
 from api.orders.services import partner_api_key_authenticate
 

@@ -16,7 +16,6 @@ from django.core.cache import cache
 from rest_framework.renderers import JSONRenderer
 
 from api.common.errors import NotFoundError
-from api.common.redis_client import shared_redis
 from api.orders import selectors
 from api.orders.selectors import OrderVersion, PollPosition
 from api.orders.serializers import PartnerOrderSerializer
@@ -32,27 +31,6 @@ def _cache_key(version: OrderVersion) -> str:
     return f"partner-order:{version.id}:{version.stamp}"
 
 
-def _cache_get_many(keys: list[str]) -> dict[str, bytes]:
-    """The cached documents of ``keys``. With Redis the bytes are stored as they are and fetched
-    with one ``MGET``: the cache API would validate, pickle and unpickle each of a page's 20 keys."""
-    client = shared_redis()
-    if client is None:
-        return cache.get_many(keys)
-    values = client.mget([cache.make_key(key) for key in keys])
-    return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
-
-
-def _cache_set_many(documents: dict[str, bytes]) -> None:
-    client = shared_redis()
-    if client is None:
-        cache.set_many(documents, DOCUMENT_TTL_SECONDS)
-        return
-    pipe = client.pipeline(transaction=False)
-    for key, document in documents.items():
-        pipe.set(cache.make_key(key), document, ex=DOCUMENT_TTL_SECONDS)
-    pipe.execute()
-
-
 def partner_order_documents(*, partner_id: int, versions: list[OrderVersion]) -> list[tuple[OrderVersion, bytes]]:
     """The JSON of each of the partner's order versions, in the order given.
 
@@ -61,14 +39,15 @@ def partner_order_documents(*, partner_id: int, versions: list[OrderVersion]) ->
     its ``updated_at`` then says). An order that no longer exists is left out.
     """
     keys = [_cache_key(version) for version in versions]
-    found = _cache_get_many(keys) if keys else {}
+    found = cache.get_many(keys) if keys else {}
     missing = [version.id for version, key in zip(versions, keys, strict=True) if key not in found]
     rendered: dict[int, tuple[OrderVersion, bytes]] = {}
     if missing:
         for order in selectors.partner_orders_by_id(partner_id=partner_id, ids=missing):
             version = OrderVersion(order.pk, order.updated_at)
             rendered[order.pk] = (version, _RENDERER.render(PartnerOrderSerializer(order).data))
-        _cache_set_many({_cache_key(version): document for version, document in rendered.values()})
+        cache.set_many({_cache_key(version): document for version, document in rendered.values()},
+                       DOCUMENT_TTL_SECONDS)
     documents = []
     for version, key in zip(versions, keys, strict=True):
         if key in found:

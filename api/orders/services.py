@@ -662,11 +662,12 @@ def partner_api_key_authenticate(*, raw_key: str) -> PartnerApiKey | None:
     A cache hit costs no query; a miss is one indexed lookup by hash. Unknown keys are not cached,
     so guessing cannot fill the cache.
     """
-    name = _api_key_cache_key(api_key_hash(raw_key))
+    digest = api_key_hash(raw_key)
+    name = _api_key_cache_key(digest)
     key = cache.get(name)
     if key is None:
         key = (PartnerApiKey.objects.select_related("partner")
-               .filter(key_hash=api_key_hash(raw_key), revoked_at__isnull=True, partner__active=True).first())
+               .filter(key_hash=digest, revoked_at__isnull=True, partner__active=True).first())
         if key is None:
             return None
         cache.set(name, key, _API_KEY_CACHE_SECONDS)
