@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from api.contacts.models import Segment
-from api.contacts.phones import InvalidPhone, normalize_phone
+from api.contacts.phones import normalize_phone
 
 # Header (accents stripped, lower case, single spaces) -> contact field.
 HEADER_ALIASES: dict[str, str] = {}
@@ -65,18 +65,6 @@ def simplify(text: str) -> str:
     return " ".join(re.split(r"[^a-z0-9]+", text)).strip()
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Decode a CSV file: UTF-8 (with or without BOM), else Excel's Windows-1252. Returns (text, encoding)."""
-    try:
-        return data.decode("utf-8-sig"), "utf-8-sig"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
-
-
 def sniff_delimiter(text: str) -> str:
     """``;`` (French Excel), ``,``, tab or ``|``, guessed from the first lines."""
     sample = "\n".join(text[:65536].splitlines()[:50])
@@ -102,25 +90,8 @@ def map_headers(header: list[str]) -> tuple[dict[str, str], list[str]]:
     return columns, ignored
 
 
-def iter_data_rows(text: str, delimiter: str, *, start: int = 0) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(index, cells)`` for data rows after the header, ``index`` counting from 1.
-
-    Rows up to ``start`` are skipped (the job's cursor). The row number shown to users is
-    ``index + 1``: the line of the file when the header is line 1.
-    """
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader, None)
-    for index, cells in enumerate(reader, start=1):
-        if index > start:
-            yield index, cells
-
-
 def read_header(text: str, delimiter: str) -> list[str]:
     return next(csv.reader(io.StringIO(text[:65536]), delimiter=delimiter), [])
-
-
-def count_data_rows(text: str, delimiter: str) -> int:
-    return sum(1 for _ in iter_data_rows(text, delimiter))
 
 
 def _parse_date(value: str) -> date:
@@ -170,8 +141,6 @@ def parse_cell(field: str, raw: str) -> Any:
         if len(raw) > MAX_LENGTHS[field]:
             raise ValueError(f"At most {MAX_LENGTHS[field]} characters.")
         return raw
-    except InvalidPhone as exc:
-        raise CellError(str(exc)) from None
     except ValidationError:
         raise CellError("Enter a valid e-mail address.") from None
     except ValueError as exc:
@@ -216,7 +185,7 @@ _SAMPLE_CHARS = 65536
 
 def detect_encoding(data: bytes) -> str:
     """``"utf-8-sig"`` when the whole file is UTF-8 (with or without BOM), else ``"cp1252"``
-    (Excel), else ``"latin-1"``: the same answer as ``decode``, checked chunk by chunk."""
+    (Excel), else ``"latin-1"``, checked chunk by chunk without decoding the whole file at once."""
     for encoding in ("utf-8-sig", "cp1252"):
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
@@ -242,7 +211,9 @@ def open_text(data: bytes, encoding: str) -> io.TextIOWrapper:
 
 
 def iter_data_rows_bytes(data: bytes, encoding: str, delimiter: str, *, start: int = 0) -> Iterator[tuple[int, list[str]]]:
-    """``iter_data_rows`` over the stored bytes, decoding as it goes."""
+    """Yield ``(index, cells)`` for data rows after the header, ``index`` counting from 1, decoding
+    the stored bytes as it goes. Rows up to ``start`` are skipped (the job's cursor); the row number
+    shown to users is ``index + 1``, the line of the file when the header is line 1."""
     reader = csv.reader(open_text(data, encoding), delimiter=delimiter)
     next(reader, None)
     for index, cells in enumerate(reader, start=1):
@@ -258,7 +229,7 @@ def is_plain(data: bytes) -> bool:
 
 
 def count_data_rows_bytes(data: bytes, encoding: str, delimiter: str) -> int:
-    """``count_data_rows`` over the stored bytes: a line count when the file is plain."""
+    """How many data rows the file has: a line count when the file is plain."""
     if is_plain(data):
         body = data[3:] if encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else data
         if not body:

@@ -1194,8 +1194,6 @@ _EMAIL_FAST = (  # An ASCII subset of what Django's EmailValidator accepts (chec
 _TEMP_TABLES = "imp_line, imp_row, imp_map, imp_val, imp_err, imp_erased, imp_ok, imp_grp, imp_new"
 # Fields whose cells Python parses (few distinct values per file), and those SQL checks itself.
 _PY_FIELDS = ("segment", "birth_date", "tags")
-_SQL_TEXT_FIELDS = ("name", "first_name", "last_name", "salutation", "city", "neighbourhood",
-                    "self_reported_source", "acquisition_channel", "language")
 
 
 @functools.lru_cache(maxsize=1)
