@@ -704,9 +704,11 @@ class _SliceReader:
                         facts = _Facts(orders, _pg_windows(cursor, where, params, probe=True),
                                        _pg_refunds(cursor, where, params),
                                        _stated_sources(None, (bound, top)) if stated is None else stated)
+                        # Handed over before the scan of everyone's stated sources, so the caller
+                        # computes the first slice meanwhile.
+                        self._put((facts, _typed_codes(orders)))
                         if stated is None:
                             stated = _stated_sources(None)
-                        self._put((facts, _typed_codes(orders)))
                     bound, size = top + 1, self.SLICE_ORDERS
             self._put(None)
         except BaseException as exc:  # handed to the caller's thread
