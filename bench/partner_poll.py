@@ -31,7 +31,8 @@ of about 4 is the benchmark itself), gunicorn.conf.py (sync, 4 workers), 5 s war
     get-304        1969     15.9     26.0       310%
     floor-get       634     49.7     67.1
 
-(a second run: list 1323 / 34.6 ms, get 1742 / 28.7 ms, get-304 1916 / 24.6 ms). Before this
+(a second run: list 1323 / 34.6 ms, get 1742 / 28.7 ms, get-304 1916 / 24.6 ms; after the cache
+clean-up of 2026-11-26: list 1358 / 33.8 ms, get 1843 / 21.1 ms, get-304 1834 / 30.3 ms). Before this
 session's work (gthread 2x4, every request serialized from three queries) the same machine gave
 list 122 req/s with p99 364 ms and get 415 req/s with p99 207 ms.
 """
