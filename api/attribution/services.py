@@ -160,26 +160,30 @@ def _pg_where(contact_ids: Sequence[int] | None, contact_range: tuple[int, int] 
     return where, params
 
 
-def _pg_orders(cursor: Any, where: str, params: list[Any], *, every_order: bool) -> list[tuple]:
+def _pg_orders(cursor: Any, where: str, params: list[Any]) -> list[tuple]:
     """The orders of ``where`` as the order tuples of this module, sorted by contact, time and id."""
     from api.contacts.models import Contact
     from api.orders.models import Order, OrderLine
 
-    lines = OrderLine._meta.db_table
-    if every_order:
-        cost_join = (f"LEFT JOIN (SELECT order_id, SUM(unit_cost_xaf::bigint * quantity)::bigint AS cost "
-                     f"FROM {lines} GROUP BY order_id) l ON l.order_id = o.id")
-    else:
-        # Part of the orders: one indexed lookup per order beats aggregating every line.
-        cost_join = (f"LEFT JOIN LATERAL (SELECT SUM(l.unit_cost_xaf::bigint * l.quantity)::bigint AS cost "
-                     f"FROM {lines} l WHERE l.order_id = o.id) l ON TRUE")
+    # The lines are joined, not summed per order in SQL: an aggregate (a lookup per order or a GROUP BY)
+    # costs PostgreSQL a third more than the whole plain join, and an order with several lines, whose rows
+    # come one after the other, is summed below.
     cursor.execute(
         f"SELECT o.id, o.contact_id, (EXTRACT(EPOCH FROM o.created_at) * 1000000)::bigint, "
         f"o.total_xaf, o.delivery_fee_xaf, o.campaign_code, o.coupon_code, o.self_reported_source, "
-        f"c.self_reported_source, COALESCE(l.cost, 0) "
-        f"FROM {Order._meta.db_table} o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id {cost_join} "
+        f"c.self_reported_source, COALESCE(l.unit_cost_xaf::bigint * l.quantity, 0) "
+        f"FROM {Order._meta.db_table} o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id "
+        f"LEFT JOIN {OrderLine._meta.db_table} l ON l.order_id = o.id "
         f"WHERE {where} ORDER BY o.contact_id, o.created_at, o.id", params)
-    return cursor.fetchall()
+    orders: list[tuple] = []
+    previous = None
+    for row in cursor.fetchall():
+        if row[0] == previous:
+            orders[-1] = (*orders[-1][:9], orders[-1][9] + row[9])
+        else:
+            orders.append(row)
+            previous = row[0]
+    return orders
 
 
 def _pg_windows(cursor: Any, where: str, params: list[Any], *, probe: bool) -> dict[int, list[tuple]]:
@@ -194,18 +198,22 @@ def _pg_windows(cursor: Any, where: str, params: list[Any], *, probe: bool) -> d
     from api.orders.models import Order
 
     lookback = engine_settings().lookback.total_seconds()
-    columns = f"(EXTRACT(EPOCH FROM t.occurred_at) * 1000000)::bigint AS at, t.id, {_PG_TOUCH_CHANNEL}, t.campaign_id"
+    at = "(EXTRACT(EPOCH FROM t.occurred_at) * 1000000)::bigint AS at"
     window = ("t.contact_id = o.contact_id AND t.occurred_at <= o.created_at "
               "AND t.occurred_at >= o.created_at - make_interval(secs => %s) AND t.kind <> 'self_reported_source'")
     orders, touchpoints = Order._meta.db_table, Touchpoint._meta.db_table
     campaigns = f"LEFT JOIN {Campaign._meta.db_table} tc ON tc.id = t.campaign_id"
     if probe:
         # OFFSET 0 keeps the subquery a subquery: flattened, the planner would hash every touchpoint again.
-        cursor.execute(f"SELECT o.id, t.* FROM {orders} o CROSS JOIN LATERAL (SELECT {columns} FROM {touchpoints} t "
-                       f"{campaigns} WHERE {window} OFFSET 0) t WHERE {where} ORDER BY o.id, t.at, t.id",
-                       [lookback, *params])
+        # The campaigns are joined to the touches found (a cached lookup per campaign), and the orders are
+        # walked in contact order (their index by contact, not a scan of every order by id).
+        cursor.execute(f"SELECT o.id, t.at, t.id, {_PG_TOUCH_CHANNEL}, t.campaign_id FROM {orders} o "
+                       f"CROSS JOIN LATERAL (SELECT {at}, t.id, t.kind, t.channel, t.campaign_id FROM {touchpoints} t "
+                       f"WHERE {window} OFFSET 0) t "
+                       f"{campaigns} WHERE {where} ORDER BY o.contact_id, o.id, t.at, t.id", [lookback, *params])
     else:
-        cursor.execute(f"SELECT o.id, {columns} FROM {orders} o JOIN {touchpoints} t ON {window} {campaigns} "
+        cursor.execute(f"SELECT o.id, {at}, t.id, {_PG_TOUCH_CHANNEL}, t.campaign_id FROM {orders} o "
+                       f"JOIN {touchpoints} t ON {window} {campaigns} "
                        f"WHERE {where} ORDER BY o.id, at, t.id", [lookback, *params])
     windows: dict[int, list[tuple]] = {}
     for row in cursor.fetchall():
@@ -241,7 +249,7 @@ def _pg_facts(contact_ids: Sequence[int] | None) -> _Facts:
         # Compiling these queries (JIT) costs tens of milliseconds and saves nothing. (Callers hold a
         # transaction: the setting ends with it.)
         cursor.execute("SET LOCAL jit = off")
-        orders = _pg_orders(cursor, where, params, every_order=contact_ids is None)
+        orders = _pg_orders(cursor, where, params)
         windows = _pg_windows(cursor, where, params, probe=contact_ids is not None)
         refunds = _pg_refunds(cursor, where, params)
     return _Facts(orders, windows, refunds, _stated_sources(contact_ids))
@@ -602,7 +610,7 @@ def _replace_all_credits(run: AttributionRun) -> tuple[int, int, int]:
         cursor.execute("SET LOCAL synchronous_commit = off")
         reader: _SliceReader | None = None
         if outermost:
-            # Read in slices of contacts on a second connection, on this transaction's snapshot, while this
+            # Read in slices of contacts on two more connections, on this transaction's snapshot, while this
             # thread computes and writes the slice before. (Nested in a caller's transaction, another
             # connection could not see its uncommitted rows: read everything here first.)
             cursor.execute("SELECT pg_export_snapshot()")
@@ -649,85 +657,94 @@ def _counting_inputs(part: tuple, contacts: list[int]) -> Iterator[tuple]:
 
 
 class _SliceReader:
-    """Reads the facts of a full run in a thread, on its own connection bound to the run's snapshot, and
-    hands them over slice by slice (ranges of contact ids, in order): PostgreSQL reads the next slice
+    """Reads the facts of a full run in threads, each on its own connection bound to the run's snapshot,
+    and hands them over slice by slice (ranges of contact ids, in order): PostgreSQL reads the next slices
     while the caller computes the one before.
 
     Each slice's queries cost in proportion to it (index lookups by contact and per order, not scans of
-    whole tables), so the first slice, small, comes at once, and slicing adds little work. Iterating
-    gives ``(facts, typed codes)`` per slice; an error in the thread is raised there.
-    ``close()`` stops the thread and closes its connection.
+    whole tables), so the first slice, small, comes at once, and slicing adds little work. ``READERS``
+    connections read alternate slices: the reading is PostgreSQL's work (index probes and joins), about
+    as long as the caller's computing, and a connection works on one core only. Iterating gives
+    ``(facts, typed codes)`` per slice; an error in a thread is raised there. ``close()`` stops the
+    threads and closes their connections.
     """
 
-    FIRST_SLICE = 2_000  # orders (about) in the first slice: the caller waits for it
-    SLICE_ORDERS = 20_000  # orders (about) in the next ones
+    FIRST_SLICE = 1_000  # orders (about) in the first slice: the caller waits for it
+    SLICE_ORDERS = 20_000  # orders (about) in a slice at most; the sizes double up to it
+    READERS = 2
 
     def __init__(self, snapshot: str) -> None:
+        if not re.fullmatch(r"[0-9A-F-]+", snapshot):  # an id like 00000003-0000001B-1
+            raise ValueError(f"unexpected snapshot id {snapshot!r}")
         self._snapshot = snapshot
-        self._queue: queue.Queue[tuple | BaseException | None] = queue.Queue(maxsize=2)
+        # Slice i goes through queue i % READERS; a reader puts None when it has no slice left.
+        self._queues: list[queue.Queue[tuple | BaseException | None]] = [
+            queue.Queue(maxsize=1) for _ in range(self.READERS)]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="attribution-reader", daemon=True)
-        self._thread.start()
+        self._errors: list[BaseException] = []
+        # Everyone's stated sources, read once (one scan of the touchpoints rather than one per slice) by the
+        # reader of the second slice once it has handed that slice over; until then each slice reads its own.
+        self._stated: dict[int, str] | None = None
+        self._threads = [threading.Thread(target=self._run, args=(k,), name=f"attribution-reader-{k}", daemon=True)
+                         for k in range(self.READERS)]
+        for thread in self._threads:
+            thread.start()
 
-    def _put(self, item: tuple | BaseException | None) -> None:
+    def _put(self, reader: int, item: tuple | BaseException | None) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                self._queues[reader].put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
-    def _run(self) -> None:
+    def _run(self, reader: int) -> None:
         from api.orders.models import Order
 
         # Django connections are per thread: this is a new one, closed below.
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if not re.fullmatch(r"[0-9A-F-]+", self._snapshot):  # an id like 00000003-0000001B-1
-                    raise ValueError(f"unexpected snapshot id {self._snapshot!r}")
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")  # a utility statement: no parameters
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute(f"SELECT min(contact_id), max(contact_id), count(*) FROM {Order._meta.db_table}")
                 low, high, count = cursor.fetchone()
                 contacts_per_order = (high - low + 1) / count if count else 0
-                bound, size = low, self.FIRST_SLICE
-                stated: dict[int, str] | None = None
+                index, bound, size = 0, low, self.FIRST_SLICE
                 while count and bound <= high and not self._stop.is_set():
                     top = min(high, bound + max(1, int(size * contacts_per_order)) - 1)
-                    where, params = _pg_where(None, (bound, top))
-                    orders = _pg_orders(cursor, where, params, every_order=False)
-                    if orders:
-                        # Stated sources: the first slice's own, then everyone's at once (one scan of the
-                        # touchpoints rather than one per slice).
+                    if index % self.READERS == reader:
+                        where, params = _pg_where(None, (bound, top))
+                        orders = _pg_orders(cursor, where, params)
+                        stated = self._stated
                         facts = _Facts(orders, _pg_windows(cursor, where, params, probe=True),
                                        _pg_refunds(cursor, where, params),
                                        _stated_sources(None, (bound, top)) if stated is None else stated)
-                        # Handed over before the scan of everyone's stated sources, so the caller
-                        # computes the first slice meanwhile.
-                        self._put((facts, _typed_codes(orders)))
-                        if stated is None:
-                            stated = _stated_sources(None)
-                    bound, size = top + 1, self.SLICE_ORDERS
-            self._put(None)
+                        self._put(reader, (facts, _typed_codes(orders)))
+                        if index == 1:
+                            self._stated = _stated_sources(None)
+                    index, bound, size = index + 1, top + 1, min(2 * size, self.SLICE_ORDERS)
+            self._put(reader, None)
         except BaseException as exc:  # handed to the caller's thread
-            self._put(exc)
+            self._errors.append(exc)
+            self._put(reader, exc)
         finally:
             connection.close()
 
     def __iter__(self) -> Iterator[tuple]:
-        while True:
-            item = self._queue.get()
+        for index in itertools.count():
+            item = self._queues[index % self.READERS].get()
             if item is None:
                 return
             if isinstance(item, BaseException):
-                raise item
+                raise self._errors[0]
             yield item
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
 
 def _swap_tables(cursor: Any, table: str, fresh: str) -> None:

@@ -4,7 +4,7 @@
   of the original per-model implementation (hypothesis).
 * On PostgreSQL, the full run (one transaction, COPY into a fresh table that replaces the live one)
   against the per-contact batches; a run that fails before the swap leaves the old credits and the
-  table as it was; the slices read on a second connection (outside a caller's transaction) give the
+  table as it was; the slices read on other connections (outside a caller's transaction) give the
   same rows as one read.
 """
 
@@ -270,3 +270,47 @@ def test_the_slices_read_on_a_second_connection_give_the_rows_of_one_read(monkey
         services.attribution_run(full=True)
     assert _rows() == sliced
     assert (run.contacts_processed, run.orders_processed) == (4, 5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_that_fails_fails_the_run_and_leaves_the_old_credits(monkeypatch):
+    _on_postgres()
+    _data()
+    assert services.attribution_run(full=True).state == RunState.SUCCEEDED
+    before = _rows()
+    real_refunds = services._pg_refunds
+    calls = []
+
+    def lost_connection(cursor, where, params):
+        calls.append(where)
+        if len(calls) == 3:  # a later slice, read by either reader
+            raise RuntimeError("reader lost its connection")
+        return real_refunds(cursor, where, params)
+
+    class Reader(services._SliceReader):
+        FIRST_SLICE = SLICE_ORDERS = 1
+
+    monkeypatch.setattr(services, "_SliceReader", Reader)
+    monkeypatch.setattr(services, "_pg_refunds", lost_connection)
+    failed = services.attribution_run(full=True)
+    assert failed.state == RunState.FAILED
+    assert "reader lost its connection" in failed.error
+    assert _rows() == before
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full run", "batches"])
+@pytest.mark.django_db(transaction=True)
+def test_the_margin_counts_every_line_of_an_order_once(full):
+    from api.orders.models import OrderLine
+
+    person = f.contact()
+    several = f.order(person, f.at("2026-11-18"), revenue=10_000, cost=1_000)
+    OrderLine.objects.create(order=several, product=f.product(unit_cost=700), quantity=3, unit_price_xaf=0,
+                             unit_cost_xaf=700, line_total_xaf=0)
+    none = f.order(person, f.at("2026-11-19"), revenue=4_000, cost=500)
+    OrderLine.objects.filter(order=none).delete()
+    run = services.attribution_run(full=full)
+    assert run.state == RunState.SUCCEEDED, run.error
+    for model in MODELS:
+        margins = {c.order_id: c.margin_xaf for c in AttributionCredit.objects.filter(model=model)}
+        assert margins == {several.pk: 10_000 - 1_000 - 3 * 700, none.pk: 4_000}
