@@ -192,12 +192,18 @@ def test_a_full_run_replaces_the_table_and_gives_the_rows_of_the_batches():
     full = _rows()
     assert schema() == before, "same indexes and constraints, under the same names"
     assert set(AttributionCredit.objects.values_list("run_id", flat=True)) == {run.pk}
-    # The per-contact batches (what an incremental run does) write exactly the same rows.
+    count = AttributionCredit.objects.count()
+    assert sorted(AttributionCredit.objects.values_list("pk", flat=True)) == list(range(1, count + 1))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cache_size FROM pg_sequences WHERE sequencename = %s", [f"{table}_id_seq"])
+        assert cursor.fetchone() == (1,), "the sequence draws one value at a time again"
+    # The per-contact batches (what an incremental run does) write exactly the same rows, numbered next.
     from api.contacts.models import Contact
 
     again = services.attribution_run(contact_ids=Contact.objects.values_list("pk", flat=True))
     assert again.state == RunState.SUCCEEDED, again.error
     assert _rows() == full
+    assert min(AttributionCredit.objects.values_list("pk", flat=True)) == count + 1
     # And a second full run too (the table is replaced again); new credits still get ids.
     services.attribution_run(full=True)
     assert _rows() == full
