@@ -9,6 +9,8 @@ import phonenumbers
 from django.conf import settings
 from phonenumbers.phonemetadata import PhoneMetadata
 
+# The row report's words for a cell that is not a phone number (the SQL import path writes them too).
+INVALID_PHONE = "{} is not a valid phone number."
 _NON_DIGITS = re.compile(r"[^\d+]")
 # A Cameroonian number as usually typed: 9 national digits, with or without +237 / 00237.
 _CM_NATIONAL = re.compile(r"^(?:\+237|00237|237)?([26]\d{8})$")
@@ -32,18 +34,18 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         # Fast path (the bulk of imports): skip the generic parser, keep its validity rules.
         number = phonenumbers.PhoneNumber(country_code=237, national_number=int(cm.group(1)))
         if not phonenumbers.is_valid_number(number):
-            raise InvalidPhone(f"{raw!s} is not a valid phone number.")
+            raise InvalidPhone(INVALID_PHONE.format(raw))
         return "+237" + cm.group(1)
     if text.startswith("00"):
         text = "+" + text[2:]
     if not text or len(text) < 6:
-        raise InvalidPhone(f"{raw!s} is not a valid phone number.")
+        raise InvalidPhone(INVALID_PHONE.format(raw))
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        raise InvalidPhone(f"{raw!s} is not a valid phone number.") from None
+        raise InvalidPhone(INVALID_PHONE.format(raw)) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhone(f"{raw!s} is not a valid phone number.")
+        raise InvalidPhone(INVALID_PHONE.format(raw))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -117,21 +119,3 @@ def cm_validity_patterns() -> tuple[str, str]:
     patterns = [getattr(metadata, k).national_number_pattern for k in kinds if fits(getattr(metadata, k))]
     types_re = "^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$" if patterns else never
     return general_re, types_re
-
-
-def fast_path_phone(raw: str) -> tuple[bool, str | None]:
-    """The SQL fast path (``sql_national`` and ``cm_validity_patterns``) written in Python, for
-    tests: ``(handled, e164 or None when invalid)``; ``handled`` is False when the cell must go
-    through ``normalize_phone`` instead."""
-    if not raw or any(c not in FAST_CHARS for c in raw):
-        return False, None
-    digits = raw.translate({ord(c): None for c in STRIP_CHARS})
-    candidate = digits if len(digits) == 9 else None
-    for prefix in CM_PREFIXES:
-        if len(digits) == len(prefix) + 9 and digits.startswith(prefix):
-            candidate = digits[-9:]
-    if candidate is None or not re.fullmatch(CM_NATIONAL_SQL[1:-1], candidate):
-        return False, None
-    general_re, types_re = cm_validity_patterns()
-    valid = re.fullmatch(general_re, candidate) and re.fullmatch(types_re, candidate)
-    return True, ("+237" + candidate if valid else None)

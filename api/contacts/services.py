@@ -7,7 +7,6 @@ DRF exception handler renders in the common shape.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import functools
 import hashlib
@@ -47,6 +46,7 @@ from api.contacts.models import (
     Tag,
 )
 from api.contacts.phones import (
+    INVALID_PHONE,
     InvalidPhone,
     cm_validity_patterns,
     normalize_phone,
@@ -859,13 +859,8 @@ def _import_batches(job: ImportJob, data: bytes, start: int, batch_size: int) ->
     if connection.vendor == "postgresql" and csv_io.is_plain(data):
         yield from _import_line_batches(data, job.encoding, start, batch_size)
         return
-    # PostgreSQL cannot store NUL in text (COPY refuses the whole batch): it is dropped from
-    # every cell, on every database, so that a stray NUL in any column imports the same way.
-    nul = "\x00" if b"\x00" in data else None
     batch: list[tuple[int, list[str]]] = []
     for index, cells in csv_io.iter_data_rows_bytes(data, job.encoding, job.delimiter, start=start):
-        if nul:
-            cells = [c.replace(nul, "") for c in cells]
         batch.append((index, cells))
         if len(batch) >= batch_size:
             yield _ImportBatch(start=batch[0][0] - 1, end=batch[-1][0], rows=batch)
@@ -878,8 +873,7 @@ def _import_line_batches(data: bytes, encoding: str, start: int, batch_size: int
     """Batches of a plain file as ``COPY`` text: re-encoded to UTF-8, ``\\r\\n`` made ``\\n``,
     backslashes and tabs escaped (the only characters ``COPY`` would read otherwise; quotes,
     NUL and lone carriage returns do not occur in a plain file)."""
-    pos = 3 if encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8) else 0
-    newlines = _NEWLINE.finditer(data, pos)
+    newlines = _NEWLINE.finditer(data, csv_io.body_offset(data, encoding))
     # The header line, then the rows already committed.
     match = next(itertools.islice(newlines, start, None), None)
     if match is None:
@@ -890,7 +884,7 @@ def _import_line_batches(data: bytes, encoding: str, start: int, batch_size: int
         match = next(itertools.islice(newlines, batch_size - 1, None), None)
         end = len(data) if match is None else match.end()
         chunk = data[pos:end]
-        count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        count = csv_io.line_count(chunk)
         if encoding != "utf-8-sig":
             chunk = chunk.decode(encoding).encode()
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
@@ -1014,8 +1008,7 @@ def _import_apply_rows(job: ImportJob, batch: list[tuple[int, list[str]]], colum
             errors.extend(ImportRowError(job=job, row=line, column=col[:100], message=msg[:500]) for col, msg in problems)
             continue
         if not (values.get("phone") or values.get("whatsapp") or values.get("email")):
-            errors.append(ImportRowError(job=job, row=line, column="",
-                                         message="No phone, WhatsApp or e-mail to identify the contact."))
+            errors.append(ImportRowError(job=job, row=line, column="", message=csv_io.NO_IDENTITY))
             continue
         if "whatsapp" in values and "phone" not in values:
             values["phone"] = values["whatsapp"]
@@ -1034,9 +1027,7 @@ def _import_apply_rows(job: ImportJob, batch: list[tuple[int, list[str]]], colum
         else:
             refused = {line for d in erased for line in digests[d]}
             for line in sorted(refused):
-                errors.append(ImportRowError(job=job, row=line, column="",
-                                             message="This person asked to be forgotten; import with consent to "
-                                                     "re-create them."))
+                errors.append(ImportRowError(job=job, row=line, column="", message=csv_io.FORGOTTEN))
             parsed = [(line, v) for line, v in parsed if line not in refused]
 
     phones = {v["phone"] for _, v in parsed if v.get("phone")}
@@ -1063,7 +1054,7 @@ def _import_apply_rows(job: ImportJob, batch: list[tuple[int, list[str]]], colum
         if len(hits) > 1:
             names = " and ".join(f"#{c['pk']}" if c.get("pk") else "another row of this file" for c in hits.values())
             errors.append(ImportRowError(job=job, row=line, column="",
-                                         message=f"The phone and the e-mail belong to two contacts: {names}."))
+                                         message=csv_io.TWO_CONTACTS.format(names)))
             continue
         tags = values.pop("tags", None)
         note = values.pop("note", None)
@@ -1241,7 +1232,8 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
     general_re, types_re = cm_validity_patterns()
     params: dict[str, Any] = {
         "ws": _py_whitespace(), "delim": job.delimiter, "gen": general_re, "typ": types_re, "ef": _EMAIL_FAST, "ipad": ipad, "opad": opad,
-        "now": now, "job": job.pk, "start": start,
+        "now": now, "job": job.pk, "start": start, "invalid_phone": INVALID_PHONE, "no_identity": csv_io.NO_IDENTITY,
+        "forgotten": csv_io.FORGOTTEN, "two_contacts": csv_io.TWO_CONTACTS,
     }
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
@@ -1295,23 +1287,21 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
         for f in _PY_FIELDS:
             if f in mapped:
                 parts.append(f"SELECT '{f}', r_{f} FROM imp_row WHERE r_{f} IS NOT NULL")
-        run("CREATE TEMP TABLE imp_map (kind text, raw text, value text, error text, digest text) ON COMMIT DROP")
+        run("CREATE TEMP TABLE imp_map (kind text, raw text, value text, error text) ON COMMIT DROP")
         if parts:
             pending = run("SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ") s").fetchall()
-            with raw.copy("COPY imp_map (kind, raw, value, error, digest) FROM STDIN") as copy:
+            with raw.copy("COPY imp_map (kind, raw, value, error) FROM STDIN") as copy:
                 for kind, cell in pending:
                     try:
                         value = csv_io.parse_cell(kind, cell)
                     except csv_io.CellError as exc:
-                        copy.write_row((kind, cell, None, str(exc), None))
+                        copy.write_row((kind, cell, None, str(exc)))
                         continue
                     if kind == "tags":
                         for tag in value:
-                            copy.write_row(("tag", cell, tag, None, None))
-                    elif kind in ("phone", "email"):
-                        copy.write_row((kind, cell, value, None, identity_digest(kind, value)))
+                            copy.write_row(("tag", cell, tag, None))
                     else:
-                        copy.write_row((kind, cell, str(value), None, None))
+                        copy.write_row((kind, cell, str(value), None))
             run("ANALYZE imp_map")
 
         # 4. Values and errors of each cell.
@@ -1325,13 +1315,11 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
                 select.append(f"CASE WHEN nat_{f} IS NOT NULL THEN CASE WHEN {valid} THEN '+237' || nat_{f} END "
                               f"ELSE m_{f}.value END AS v_{f}")
                 select.append(f"CASE WHEN nat_{f} IS NOT NULL THEN CASE WHEN NOT {valid} THEN "
-                              f"r_{f} || ' is not a valid phone number.' END ELSE m_{f}.error END AS e_{f}")
-                select.append(f"m_{f}.digest AS dg_{f}")
+                              f"replace(%(invalid_phone)s, '{{}}', r_{f}) END ELSE m_{f}.error END AS e_{f}")
             elif f == "email":
                 joins.append("LEFT JOIN imp_map m_email ON m_email.kind = 'email' AND m_email.raw = r_email")
                 select.append("CASE WHEN fast_email THEN lower(r_email) ELSE m_email.value END AS v_email")
                 select.append("CASE WHEN fast_email THEN NULL ELSE m_email.error END AS e_email")
-                select.append("m_email.digest AS dg_email")
             elif f in ("segment", "birth_date"):
                 joins.append(f"LEFT JOIN imp_map m_{f} ON m_{f}.kind = '{f}' AND m_{f}.raw = r_{f}")
                 cast = "::date" if f == "birth_date" else ""
@@ -1345,8 +1333,9 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
                 continue
             else:
                 limit = csv_io.MAX_LENGTHS[f]
+                params[f"too_long_{f}"] = csv_io.TOO_LONG.format(limit)
                 select.append(f"CASE WHEN char_length(r_{f}) <= {limit} THEN r_{f} END AS v_{f}")
-                select.append(f"CASE WHEN char_length(r_{f}) > {limit} THEN 'At most {limit} characters.' END AS e_{f}")
+                select.append(f"CASE WHEN char_length(r_{f}) > {limit} THEN %(too_long_{f})s END AS e_{f}")
             errors.append((i, f))
         bad = " OR ".join(f"e_{f} IS NOT NULL" for _, f in errors) or "false"
         phone = "coalesce(" + ", ".join([f"v_{f}" for f in ("phone", "whatsapp") if f in mapped] + ["NULL"]) + ")"
@@ -1359,11 +1348,12 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
 
         # 5. The row report: bad cells (in column order), then rows without an identity.
         run("CREATE TEMP TABLE imp_err (n integer, ord integer, col text, msg text) ON COMMIT DROP")
-        for i, f in errors:
-            params[f"label_{i}"] = labels[i]
-            run(f"INSERT INTO imp_err SELECT n, {i}, %(label_{i})s, e_{f} FROM imp_val "
-                f"WHERE NOT blank AND e_{f} IS NOT NULL")
-        params["no_identity"] = "No phone, WhatsApp or e-mail to identify the contact."
+        if errors:
+            for i, _ in errors:
+                params[f"label_{i}"] = labels[i]
+            bad_cells = ", ".join(f"({i}, %(label_{i})s, e_{f})" for i, f in errors)
+            run("INSERT INTO imp_err SELECT v.n, x.ord, x.col, x.msg FROM imp_val v "
+                f"CROSS JOIN LATERAL (VALUES {bad_cells}) x(ord, col, msg) WHERE v.bad AND NOT v.blank AND x.msg IS NOT NULL")
         run("INSERT INTO imp_err SELECT n, -1, '', %(no_identity)s FROM imp_val "
             "WHERE NOT blank AND NOT bad AND p IS NULL AND e IS NULL")
 
@@ -1372,17 +1362,15 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
         if ErasedIdentity.objects.exists():
             digests = [f"SELECT n, {_sql_digest('phone', 'p')} AS digest FROM imp_val WHERE ok AND p IS NOT NULL"]
             if "whatsapp" in mapped:
-                digests.append(f"SELECT n, coalesce(dg_whatsapp, {_sql_digest('phone', 'v_whatsapp')}) FROM imp_val "
+                digests.append(f"SELECT n, {_sql_digest('phone', 'v_whatsapp')} FROM imp_val "
                                "WHERE ok AND v_whatsapp IS NOT NULL")
             if "email" in mapped:
-                digests.append(f"SELECT n, coalesce(dg_email, {_sql_digest('email', 'e')}) FROM imp_val "
-                               "WHERE ok AND e IS NOT NULL")
+                digests.append(f"SELECT n, {_sql_digest('email', 'e')} FROM imp_val WHERE ok AND e IS NOT NULL")
             run("CREATE TEMP TABLE imp_erased ON COMMIT DROP AS SELECT DISTINCT d.n, d.digest FROM ("
                 + " UNION ALL ".join(digests) + ") d JOIN contacts_erasedidentity x ON x.digest = d.digest")
             if job.consent_given:
                 run("DELETE FROM contacts_erasedidentity WHERE digest IN (SELECT digest FROM imp_erased)")
             else:
-                params["forgotten"] = ("This person asked to be forgotten; import with consent to re-create them.")
                 run("INSERT INTO imp_err SELECT DISTINCT n, -1, '', %(forgotten)s FROM imp_erased")
                 refused = "n IN (SELECT n FROM imp_erased)"
 
@@ -1393,8 +1381,8 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
             "WHEN v.p IS NOT NULL THEN 'p' || v.p ELSE 'e' || v.e END) COLLATE \"C\" AS tgt, false AS complex "
             "FROM imp_val v LEFT JOIN contacts_contact cp ON cp.phone = v.p "
             f"LEFT JOIN contacts_contact ce ON lower(ce.email) = v.e WHERE v.ok AND NOT ({refused})")
-        run("INSERT INTO imp_err SELECT n, -1, '', 'The phone and the e-mail belong to two contacts: #' || cp || "
-            "' and #' || ce || '.' FROM imp_ok WHERE cp <> ce")
+        run("INSERT INTO imp_err SELECT n, -1, '', replace(%(two_contacts)s, '{}', '#' || cp || ' and #' || ce) "
+            "FROM imp_ok WHERE cp <> ce")
         run("DELETE FROM imp_ok WHERE cp <> ce")
 
         # 8. Rows whose outcome depends on their order: a phone or an e-mail with two targets, or

@@ -1,6 +1,6 @@
 """The SQL fast paths of the PostgreSQL import give the same answers as the Python rules.
 
-Phone cells: ``phones.fast_path_phone`` (the SQL rules written in Python) agrees with
+Phone cells: ``fast_path_phone`` below (the SQL rules written in Python) agrees with
 ``normalize_phone`` (phonenumbers) on every cell it handles; on PostgreSQL the SQL itself
 agrees with ``fast_path_phone``. E-mail cells: what the SQL pattern accepts, Django's
 validator accepts. Then the retry cap of a batch that keeps failing.
@@ -19,14 +19,35 @@ from hypothesis import strategies as st
 from api.contacts import services
 from api.contacts.models import ImportJob
 from api.contacts.phones import (
+    CM_NATIONAL_SQL,
+    CM_PREFIXES,
     FAST_CHARS,
+    STRIP_CHARS,
     InvalidPhone,
     cm_validity_patterns,
-    fast_path_phone,
     normalize_phone,
     sql_national,
     sql_phone_digits,
 )
+
+
+def fast_path_phone(raw: str) -> tuple[bool, str | None]:
+    """The SQL fast path (``sql_national`` and ``cm_validity_patterns``) written in Python:
+    ``(handled, e164 or None when invalid)``; ``handled`` is False when the cell must go through
+    ``normalize_phone`` instead."""
+    if not raw or any(c not in FAST_CHARS for c in raw):
+        return False, None
+    digits = raw.translate({ord(c): None for c in STRIP_CHARS})
+    candidate = digits if len(digits) == 9 else None
+    for prefix in CM_PREFIXES:
+        if len(digits) == len(prefix) + 9 and digits.startswith(prefix):
+            candidate = digits[-9:]
+    if candidate is None or not re.fullmatch(CM_NATIONAL_SQL[1:-1], candidate):
+        return False, None
+    general_re, types_re = cm_validity_patterns()
+    valid = re.fullmatch(general_re, candidate) and re.fullmatch(types_re, candidate)
+    return True, ("+237" + candidate if valid else None)
+
 
 _SEPARATORS = st.sampled_from(["", " ", ".", "-", "/", "(", ")"])
 typed_numbers = st.builds(
