@@ -46,6 +46,17 @@ def test_a_windows_1252_semicolon_file_with_french_headers_imports_with_a_row_re
     assert "12345" in ImportRowError.objects.get(row=4).message
 
 
+def test_imported_contacts_get_distinct_referral_codes_without_look_alikes():
+    rows = "".join(f"Client {i};6990{i:05d}\n" for i in range(300))
+    job = import_job_run(job_id=import_job_create(file_name="a.csv", data=f"nom;téléphone\n{rows}".encode()).pk)
+    assert job.created_count == 300
+    codes = list(Contact.objects.values_list("referral_code", flat=True))
+    assert len(set(codes)) == 300
+    assert all(len(code) == 8 and set(code) <= set("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for code in codes)
+    # Every symbol turns up (2,400 draws of 32 symbols): the draw covers the whole alphabet.
+    assert set("".join(codes)) == set("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+
+
 def test_reimporting_the_same_file_changes_nothing():
     import_job_run(job_id=import_job_create(file_name="a.csv", data=FRENCH_CP1252).pk)
     before = list(Contact.objects.order_by("pk").values())
