@@ -177,6 +177,10 @@ class Touchpoint(models.Model):
         indexes = [
             models.Index(fields=["contact", "-occurred_at", "-id"], name="touchpoint_contact_at_idx"),
             models.Index(fields=["campaign", "occurred_at"], name="touchpoint_campaign_at_idx"),
+            # Stated sources ("d'où il vient" on a capture form) are a few rows among the touches: attribution
+            # reads them all, which without this index is a scan of every touchpoint.
+            models.Index(fields=["contact", "occurred_at"], name="touchpoint_stated_idx",
+                         condition=models.Q(kind="self_reported_source")),
         ]
 
 
