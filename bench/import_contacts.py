@@ -122,8 +122,8 @@ def reset() -> None:
 def floor(records: list[list[str]], *, indexed: bool = False) -> float:
     """Seconds to insert the raw rows with no validation and no dedupe.
 
-    ``indexed`` (PostgreSQL): into a table with the indexes of ``contacts_contact`` (the same definitions,
-    none unique: the raw rows hold duplicates), which is what the import writes into.
+    ``indexed`` (PostgreSQL): into a table with the indexes (the same definitions, none unique: the raw rows
+    hold duplicates) and the foreign keys of ``contacts_contact``, the table the import writes into.
     """
     columns = ["name", "phone", "email", "city", "neighbourhood", "segment", "self_reported_source",
                "acquisition_channel"]
@@ -137,6 +137,10 @@ def floor(records: list[list[str]], *, indexed: bool = False) -> float:
                 for (definition,) in cursor.fetchall():
                     method = definition.split(" USING ", 1)[1]
                     cursor.execute(f"CREATE INDEX ON bench_floor USING {method}")
+                cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                               "WHERE conrelid = 'contacts_contact'::regclass AND contype = 'f'")
+                for (definition,) in cursor.fetchall():
+                    cursor.execute(f"ALTER TABLE bench_floor ADD {definition}")
         else:
             cursor.execute("CREATE TABLE bench_floor AS SELECT * FROM contacts_contact WHERE 0")
         started = time.perf_counter()
@@ -202,8 +206,8 @@ def main() -> None:
     print(f"floor (bulk copy)  {floor_seconds:.2f} s  {args.rows / floor_seconds:,.0f} rows/s")
     print(f"ratio              {import_seconds / floor_seconds:.1f}x (target <= 4x)")
     if indexed_seconds is not None:
-        print(f"indexed floor      {indexed_seconds:.2f} s  (the same COPY into a table with the 14 indexes of "
-              f"contacts_contact, none unique): {indexed_seconds / floor_seconds:.1f}x the floor; "
+        print(f"indexed floor      {indexed_seconds:.2f} s  (the same COPY into a table with the 14 indexes, "
+              f"none unique, and the foreign keys of contacts_contact): {indexed_seconds / floor_seconds:.1f}x the floor; "
               f"import {import_seconds / indexed_seconds:.1f}x this")
     print(f"re-import          {reimport_seconds:.2f} s  created {again.created_count}  updated "
           f"{again.updated_count}  unchanged {again.unchanged_count:,}")
