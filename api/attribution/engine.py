@@ -273,13 +273,13 @@ ModelGroup = tuple[tuple[str, ...], list[SaleRow], list[RefundRow]]
 
 _US = 1_000_000
 _SELF_ONLY = (SELF_REPORTED,)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # integer times (microseconds) count from here
 _ONE_US = timedelta(microseconds=1)
 
 
 def to_us(moment: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (exact, no float)."""
-    return (moment - _EPOCH) // _ONE_US
+    return (moment - EPOCH) // _ONE_US
 
 
 def _keyed_rows(window: Sequence[FastTouch], weights: Sequence[int]) -> list[list]:

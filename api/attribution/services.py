@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -97,9 +97,6 @@ def counted_orders():
 # PostgreSQL finds the windows itself (a hash join of orders and touchpoints: a tenth of the touchpoints
 # fall in some order's window, so Python never sees the rest); SQLite reads the contacts' touches and
 # filters them here. :func:`_order_inputs` then does the rest the same way for both.
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 @dataclass
 class _Facts:
@@ -324,8 +321,10 @@ def _typed_codes(orders: list[tuple]) -> dict[str, tuple[int, str]]:
     return _code_campaigns({o[5] for o in orders} | {o[6] for o in orders})
 
 
-def _order_inputs_from(facts: _Facts, by_code: dict[str, tuple[int, str]]) -> Iterator[tuple]:
-    """:func:`_order_inputs` with the campaigns of the codes typed on the orders already looked up."""
+def _order_inputs_from(facts: _Facts, by_code: dict[str, tuple[int, str]], contacts: list[int] | None = None
+                       ) -> Iterator[tuple]:
+    """:func:`_order_inputs` with the campaigns of the codes typed on the orders already looked up; counts the
+    contacts into ``contacts[0]`` when given."""
     orders = facts.orders
     lookback_us = engine_settings().lookback // timedelta(microseconds=1)
     delivery_cost = conf.DELIVERY_COST_XAF
@@ -340,6 +339,8 @@ def _order_inputs_from(facts: _Facts, by_code: dict[str, tuple[int, str]]) -> It
             j += 1
         contact_orders = orders[i:j]
         i = j
+        if contacts is not None:
+            contacts[0] += 1
         code_touches: list[tuple] = []
         if by_code:
             for order in contact_orders:
@@ -371,22 +372,22 @@ def _order_inputs_from(facts: _Facts, by_code: dict[str, tuple[int, str]]) -> It
 
 
 def _credits_for(contact_ids: Sequence[int], run: AttributionRun | None) -> list[tuple]:
-    """Credit rows of ``contact_ids`` as tuples in ``_CREDIT_COLUMNS`` order (no model instances: fast)."""
+    """Credit rows of ``contact_ids`` as tuples in ``_COPY_COLUMNS`` order (no model instances: fast)."""
     half_life_s = engine_settings().half_life.total_seconds()
     run_id = run.pk if run else None
     rows: list[tuple] = []
     for (order_id, contact_id, placed_us, first, revenue, margin, stated, window,
          refunds) in _order_inputs(_orm_facts(contact_ids)):
-        placed_at = _EPOCH + timedelta(microseconds=placed_us)
+        placed_at = engine.EPOCH + timedelta(microseconds=placed_us)
         for models, sales, back in engine.attribute_window(revenue, margin, stated, window, refunds,
                                                            half_life_s=half_life_s):
             for model in models:
                 for campaign_id, channel, rev, mar, touches, weight in sales:
-                    rows.append((order_id, contact_id, model, campaign_id, channel[:50], rev, mar, weight, touches,
-                                 False, None, first, placed_at, run_id))
+                    rows.append((model, campaign_id, channel[:50], rev, mar, weight, touches, False, None, placed_at,
+                                 order_id, contact_id, first, run_id))
                 for refund, campaign_id, channel, rev, mar, touches in back:
-                    rows.append((order_id, contact_id, model, campaign_id, channel[:50], rev, mar, 0.0, touches,
-                                 True, refund[1], first, _EPOCH + timedelta(microseconds=refund[0]), run_id))
+                    rows.append((model, campaign_id, channel[:50], rev, mar, 0.0, touches, True, refund[1],
+                                 engine.EPOCH + timedelta(microseconds=refund[0]), order_id, contact_id, first, run_id))
     return rows
 
 
@@ -394,6 +395,7 @@ def _credits_for(contact_ids: Sequence[int], run: AttributionRun | None) -> list
 # rest of a row is encoded once per order and shared by every model.
 _COPY_COLUMNS = ("model", "campaign_id", "channel", "revenue_xaf", "margin_xaf", "weight", "touches", "is_refund",
                  "refund_id", "occurred_at", "order_id", "contact_id", "is_first_order", "run_id")
+_COPY_ORDER = _COPY_COLUMNS.index("order_id")
 # PostgreSQL's binary COPY format: a signature and header, then per row a field count and each field as its
 # length and big-endian value (-1 for NULL), then a trailer. PostgreSQL parses it about a third faster than
 # text (no number or timestamp parsing), and times go as integers: no datetime is built or formatted.
@@ -516,7 +518,7 @@ def _recompute_contacts(contact_ids: Sequence[int], run: AttributionRun | None) 
                 cursor.execute("SET LOCAL enable_seqscan = off")
         else:
             rows = _credits_for(contact_ids, run)
-            orders, written = len({r[0] for r in rows}), len(rows)
+            orders, written = len({r[_COPY_ORDER] for r in rows}), len(rows)
         # Deleted through the order index only (credits have no index by contact: building one cost every
         # full run ~170 ms). The old rows of these contacts are those of their orders, plus those of the
         # orders a merge moved away from them: an order moved to another contact must not keep its old rows
@@ -539,17 +541,13 @@ def _recompute_contacts(contact_ids: Sequence[int], run: AttributionRun | None) 
     return orders, written
 
 
-_CREDIT_COLUMNS = ("order_id", "contact_id", "model", "campaign_id", "channel", "revenue_xaf", "margin_xaf",
-                   "weight", "touches", "is_refund", "refund_id", "is_first_order", "occurred_at", "run_id")
-
-
 def _insert_credits(rows: Sequence[bytes] | Sequence[tuple]) -> None:
     """Write credit rows: chunks of binary COPY data (:func:`_credit_copy`) on PostgreSQL, else tuples in
-    ``_CREDIT_COLUMNS`` order, bulk inserted."""
+    ``_COPY_COLUMNS`` order, bulk inserted."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        AttributionCredit.objects.bulk_create([AttributionCredit(**dict(zip(_CREDIT_COLUMNS, row, strict=True)))
+        AttributionCredit.objects.bulk_create([AttributionCredit(**dict(zip(_COPY_COLUMNS, row, strict=True)))
                                                for row in rows], batch_size=2000)
         return
     with connection.cursor() as cursor:
@@ -611,7 +609,8 @@ def _replace_all_credits(run: AttributionRun) -> tuple[int, int, int]:
             # ids (40 % more with a draw per row), and nothing is packed per row here.
             cursor.execute(f"ALTER TABLE {fresh} ALTER COLUMN id SET CACHE 10000")
             contacts = [0]
-            inputs = itertools.chain.from_iterable(_counting_inputs(part, contacts) for part in parts)
+            inputs = itertools.chain.from_iterable(_order_inputs_from(facts, by_code, contacts)
+                                                   for facts, by_code in parts)
             chunks = _credit_copy_from(inputs, run.pk, counts, 2000)
             raw = cursor.cursor
             # FREEZE: the table is new in this transaction, so its rows can be written already frozen (no
@@ -630,17 +629,6 @@ def _replace_all_credits(run: AttributionRun) -> tuple[int, int, int]:
     logger.info("full attribution run %s: read, computed and copied %.2f s, indexed and swapped %.2f s",
                 run.pk, written - started, time.perf_counter() - written)
     return contacts[0], counts[0], counts[1]
-
-
-def _counting_inputs(part: tuple, contacts: list[int]) -> Iterator[tuple]:
-    """The order inputs of one slice of facts; counts its contacts (orders are sorted by contact) into ``contacts``."""
-    facts, by_code = part
-    previous = None
-    for order in facts.orders:
-        if order[1] != previous:
-            contacts[0] += 1
-            previous = order[1]
-    return _order_inputs_from(facts, by_code)
 
 
 class _SliceReader:
