@@ -22,30 +22,14 @@ def sequence_get(sequence_id: int) -> Sequence:
     return sequence
 
 
-def enrollment_list(*, contact_id: int | None = None, sequence_id: int | None = None,
-                    state: str | None = None) -> QuerySet[Enrollment]:
-    qs = Enrollment.objects.select_related("sequence")
-    if contact_id:
-        qs = qs.filter(contact_id=contact_id)
-    if sequence_id:
-        qs = qs.filter(sequence_id=sequence_id)
-    if state:
-        qs = qs.filter(state=state)
-    return qs
+def enrollment_list() -> QuerySet[Enrollment]:
+    """Every enrollment with its sequence (the list view filters them: api/nurture/filters.py)."""
+    return Enrollment.objects.select_related("sequence")
 
 
-def outbound_list(*, contact_id: int | None = None, state: str | None = None, broadcast_id: int | None = None,
-                  reason: str | None = None) -> QuerySet[OutboundMessage]:
-    qs = OutboundMessage.objects.all()
-    if contact_id:
-        qs = qs.filter(contact_id=contact_id)
-    if state:
-        qs = qs.filter(state=state)
-    if broadcast_id:
-        qs = qs.filter(broadcast_id=broadcast_id)
-    if reason:
-        qs = qs.filter(reason__startswith=reason)
-    return qs
+def outbound_list() -> QuerySet[OutboundMessage]:
+    """Every outbound message (the list view filters them: api/nurture/filters.py)."""
+    return OutboundMessage.objects.all()
 
 
 def outbound_get(message_id: int) -> OutboundMessage:

@@ -114,19 +114,6 @@ class EnrollInputSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
-class EnrollmentQuerySerializer(serializers.Serializer):
-    contact = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    sequence = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    state = serializers.ChoiceField(choices=Enrollment.State.choices, required=False)
-
-
-class OutboundMessageQuerySerializer(serializers.Serializer):
-    contact = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    broadcast = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    state = serializers.ChoiceField(choices=OutboundMessage.State.choices, required=False)
-    reason = serializers.CharField(required=False, max_length=200, help_text="Prefix of the reason.")
-
-
 class EnrollmentOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Enrollment

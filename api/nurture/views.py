@@ -13,22 +13,20 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
 from api.common.exceptions import error_body
 from api.common.serializers import ErrorSerializer
 from api.nurture import selectors, services
+from api.nurture.filters import EnrollmentFilter, OutboundMessageFilter
 from api.nurture.models import TelegramUpdate
 from api.nurture.serializers import (
     BroadcastInputSerializer,
     BroadcastOutputSerializer,
     EnrollInputSerializer,
     EnrollmentOutputSerializer,
-    EnrollmentQuerySerializer,
     OutboundMessageOutputSerializer,
-    OutboundMessageQuerySerializer,
     SequenceInputSerializer,
     SequenceOutputSerializer,
     SequenceUpdateSerializer,
@@ -207,15 +205,15 @@ class SequenceEnrollApi(APIView):
 class EnrollmentListApi(GenericAPIView):
     serializer_class = EnrollmentOutputSerializer
 
-    def get_queryset(self):
-        query = _query(EnrollmentQuerySerializer, self.request)
-        return selectors.enrollment_list(contact_id=query.get("contact"), sequence_id=query.get("sequence"),
-                                         state=query.get("state"))
+    filterset_class = EnrollmentFilter
 
-    @extend_schema(summary="List enrollments", parameters=[EnrollmentQuerySerializer],
+    def get_queryset(self):
+        return selectors.enrollment_list()
+
+    @extend_schema(summary="List enrollments",
                    responses=EnrollmentOutputSerializer(many=True), examples=[_resp(_page(_ENROLLMENT))], tags=TAGS)
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(EnrollmentOutputSerializer(page, many=True).data)
 
 
@@ -226,13 +224,6 @@ class EnrollmentStopApi(APIView):
     def post(self, request: Request, enrollment_id: int) -> Response:
         enrollment = services.enrollment_stop(enrollment_id=enrollment_id, reason="staff")
         return Response(EnrollmentOutputSerializer(enrollment).data)
-
-
-def _query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
-    """The validated query filters: a malformed or out-of-range value is a 400 naming the parameter."""
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class BroadcastListCreateApi(GenericAPIView):
@@ -283,18 +274,17 @@ class BroadcastCancelApi(APIView):
 class OutboundMessageListApi(GenericAPIView):
     serializer_class = OutboundMessageOutputSerializer
 
+    filterset_class = OutboundMessageFilter
+
     def get_queryset(self):
-        query = _query(OutboundMessageQuerySerializer, self.request)
-        return selectors.outbound_list(contact_id=query.get("contact"), state=query.get("state"),
-                                       broadcast_id=query.get("broadcast"), reason=query.get("reason"))
+        return selectors.outbound_list()
 
     @extend_schema(summary="List outbound messages",
                    description="Filter `reason=unknown_outcome` to review messages whose worker died during the "
                                "provider call (they are never resent automatically).",
-                   parameters=[OutboundMessageQuerySerializer],
                    responses=OutboundMessageOutputSerializer(many=True), examples=[_resp(_page(_MESSAGE))], tags=TAGS)
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(OutboundMessageOutputSerializer(page, many=True).data)
 
 

@@ -80,3 +80,18 @@ def test_only_a_failed_message_can_be_retried(staff_client):
 
 def test_the_nurture_endpoints_are_for_staff_only(api_client):
     assert api_client.get("/api/v1/nurture/sequences").status_code == 401
+
+
+def test_outbound_messages_filter_by_reason_prefix_and_refuse_bad_filters(staff_client):
+    contact = make_contact(8101)
+    for n, reason in enumerate(["unknown_outcome: worker died", "weekly_cap", ""]):
+        OutboundMessage.objects.create(contact=contact, channel="telegram", recipient="8101", text="x", state="failed",
+                                       reason=reason, due_at=timezone.now(), idempotency_key=f"t:filter:{n}")
+    listed = staff_client.get("/api/v1/nurture/outbound-messages", {"reason": "unknown_outcome"}).json()["results"]
+    assert [m["reason"] for m in listed] == ["unknown_outcome: worker died"]
+    for params in ({"contact": "abc"}, {"contact": "0"}, {"broadcast": str(2**53 + 1)}, {"state": "lost"},
+                   {"reason": "x" * 201}):
+        response = staff_client.get("/api/v1/nurture/outbound-messages", params)
+        assert response.status_code == 400, params
+        assert list(params) == [e["field"] for e in response.json()["errors"]], response.json()
+    assert staff_client.get("/api/v1/nurture/enrollments", {"sequence": "1.5"}).status_code == 400
