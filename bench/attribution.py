@@ -22,25 +22,24 @@ first is the reading of the facts (on two more connections, alternate slices) ov
 computing and the binary COPY into a fresh table; the second builds that table's indexes and puts
 it in place of the old one, in the same transaction.
 
-Last measured 2026-11-26 on 2 cores shared with other people's benchmarks. Quiet (load average 1.0 to
-1.2), three runs in a row:
+Last measured 2026-11-26 (session 3) on a quiet 2-core machine (load average < 1), three runs in a row:
 
     floor   full recompute    104 reports   incremental   API p95   peak RSS
-    0.47 s  2.32 s = 5.0x     -             0.46 s        -         132 MB
-    0.46 s  2.21 s = 4.8x     3.53 s        0.44 s        49 ms     131 MB
-    0.48 s  2.30 s = 4.8x     3.77 s        0.45 s        49 ms     130 MB
+    0.53 s  2.23 s = 4.2x     4.46 s        0.47 s        62 ms     148 MB
+    0.54 s  2.32 s = 4.3x     4.56 s        0.48 s        60 ms     150 MB
+    0.53 s  2.24 s = 4.2x     4.55 s        0.48 s        62 ms     150 MB
 
-(2.32 s / 0.47 s = 4.94x; full recompute + reports 12-13x the floor; the full run: 1.64-1.77 s read, computed
-and copied, 0.54-0.57 s indexed and swapped). Loaded (load average 2.1 to 3.3, floor 0.61-0.77 s), five
-runs: 4.4x, 4.6x, 4.2x, 5.0x, 5.3x. The "indexed and swapped" phase lost ~0.2 s (0.85 -> 0.65 s
-alternating runs on the same data, 0.75 -> 0.55 s quiet): the run_id foreign key of the fresh table is
-added NOT VALID (70-100 ms: no anti-join) and the credits have no index by contact any more (90-120 ms
-to build; the incremental run deletes through the order index).
+(full recompute + reports 12.7-12.9x the floor; the full run: 1.58-1.69 s read, computed and copied,
+0.61-0.64 s indexed and swapped.) What changed this session: two reader connections take alternate
+slices (one reader was the critical path: 1.8 s of the 2.0 s first phase), slice sizes double from
+1,000 orders, order lines are joined plainly and summed in Python, the window probe walks orders by
+contact, the fresh table's identity numbers the rows (cached draws), and a partial index serves the
+stated sources (each read scanned every touchpoint). The data is vacuumed and checkpointed before the
+timed phases. At the start of the session, on this machine: 2.81-2.95 s = 5.2-5.4x (floor 0.54 s).
 
-Before that (2026-11-25, same machine, load 2.3 to 6): floor 0.45-1.00 s, full recompute 2.52-6.63 s
-(4.3x-6.6x; 5.6x at the quietest), incremental 0.44-0.49 s, API p95 48-73 ms, peak 129-132 MB. Before the
-whole work: full recompute 20.2 s (41x), reports 7.1 s (68 ms each), incremental run 0.81 s, API p95 68 ms,
-peak 114 MB.
+Session 2 (2026-11-26, another machine, floor 0.46-0.48 s): full recompute 2.21-2.43 s = 4.8-5.2x.
+Before the whole work (2026-11-25): full recompute 20.2 s (41x), reports 7.1 s (68 ms each),
+incremental run 0.81 s, API p95 68 ms, peak 114 MB.
 """
 
 from __future__ import annotations
