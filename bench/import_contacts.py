@@ -51,8 +51,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
-if not os.environ.get("DATABASE_URL"):
-    os.environ.setdefault("CONFIOTES_DATA_DIR", tempfile.mkdtemp(prefix="confiotes-bench-"))
+if not os.environ.get("DATABASE_URL") and not os.environ.get("CONFIOTES_DATA_DIR"):
+    # A scratch SQLite database; the child process that runs the jobs inherits it.
+    os.environ["CONFIOTES_DATA_DIR"] = tempfile.mkdtemp(prefix="confiotes-bench-")
 
 import django  # noqa: E402
 

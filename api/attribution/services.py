@@ -636,8 +636,9 @@ class _SliceReader:
     and hands them over slice by slice (ranges of contact ids, in order): PostgreSQL reads the next slices
     while the caller computes the one before.
 
-    Each slice's queries cost in proportion to it (index lookups by contact and per order, not scans of
-    whole tables), so the first slice, small, comes at once, and slicing adds little work. ``READERS``
+    Each slice's queries cost about in proportion to it (orders by their contact index, windows by an index
+    probe per order), so the first slice, small, comes at once, and slicing adds little work (each reader
+    also counts the orders once, to size the slices). ``READERS``
     connections read alternate slices: the reading is PostgreSQL's work (index probes and joins), about
     as long as the caller's computing, and a connection works on one core only. Iterating gives
     ``(facts, typed codes)`` per slice; an error in a thread is raised there. ``close()`` stops the
@@ -697,7 +698,7 @@ class _SliceReader:
                                        _pg_refunds(cursor, where, params),
                                        _stated_sources(None, (bound, top)) if stated is None else stated)
                         self._put(reader, (facts, _typed_codes(orders)))
-                        if index == 1:
+                        if index == 1 and top < high and not self._stop.is_set():  # for the slices still to come
                             self._stated = _stated_sources(None)
                     index, bound, size = index + 1, top + 1, min(2 * size, self.SLICE_ORDERS)
             self._put(reader, None)

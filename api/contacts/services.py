@@ -955,11 +955,13 @@ def _import_file(job_id: int) -> bytes:
 
     connection.ensure_connection()
     # Django's cursors bind parameters on the client, which rules out binary results: a plain psycopg cursor
-    # on the same connection (and transaction).
-    with psycopg.Cursor(connection.connection) as raw:
+    # on the same connection (and transaction), its errors turned into Django's (a lost connection is marked
+    # unusable, as through any Django cursor).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
         raw.execute(f"SELECT data FROM {ImportJob._meta.db_table} WHERE id = %s", [job_id], binary=True)
         row = raw.fetchone()
-    assert row is not None
+    if row is None:
+        raise ImportJob.DoesNotExist(f"import job {job_id} is gone")
     return bytes(row[0])
 
 
