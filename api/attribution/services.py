@@ -75,6 +75,11 @@ def engine_settings() -> engine.Settings:
                            half_life=timedelta(days=conf.TIME_DECAY_HALF_LIFE_DAYS))
 
 
+def _lookback_us() -> int:
+    """The lookback window in integer microseconds, the unit of the order and touch tuples."""
+    return engine_settings().lookback // timedelta(microseconds=1)
+
+
 def counted_orders():
     """Orders that attribution, LTV and RFM count (not cancelled, not samples)."""
     from api.orders.models import Order
@@ -290,7 +295,7 @@ def _orm_facts(contact_ids: Sequence[int]) -> _Facts:
                 .order_by()):
             touches[contact_id].append((to_us(occurred_at), pk, _touch_channel(campaign_channel, kind, channel),
                                         campaign_id))
-        lookback_us = lookback // timedelta(microseconds=1)
+        lookback_us = _lookback_us()
         for contact_touches in touches.values():
             contact_touches.sort(key=lambda t: (t[0], t[1]))
         for order in orders:
@@ -326,7 +331,7 @@ def _order_inputs_from(facts: _Facts, by_code: dict[str, tuple[int, str]], conta
     """:func:`_order_inputs` with the campaigns of the codes typed on the orders already looked up; counts the
     contacts into ``contacts[0]`` when given."""
     orders = facts.orders
-    lookback_us = engine_settings().lookback // timedelta(microseconds=1)
+    lookback_us = _lookback_us()
     delivery_cost = conf.DELIVERY_COST_XAF
     normalize = engine.normalize_source
     windows_of, refunds_of, stated_of = facts.windows.get, facts.refunds.get, facts.stated.get
@@ -638,11 +643,10 @@ class _SliceReader:
 
     Each slice's queries cost about in proportion to it (orders by their contact index, windows by an index
     probe per order), so the first slice, small, comes at once, and slicing adds little work (each reader
-    also counts the orders once, to size the slices). ``READERS``
-    connections read alternate slices: the reading is PostgreSQL's work (index probes and joins), about
-    as long as the caller's computing, and a connection works on one core only. Iterating gives
-    ``(facts, typed codes)`` per slice; an error in a thread is raised there. ``close()`` stops the
-    threads and closes their connections.
+    also counts the orders once, to size the slices). ``READERS`` connections read alternate slices: the
+    reading is PostgreSQL's work (index probes and joins), about as long as the caller's computing, and a
+    connection works on one core only. Iterating gives ``(facts, typed codes)`` per slice; an error in a
+    thread is raised there. ``close()`` stops the threads and closes their connections.
     """
 
     FIRST_SLICE = 1_000  # orders (about) in the first slice: the caller waits for it

@@ -12,8 +12,10 @@ from phonenumbers.phonemetadata import PhoneMetadata
 # The row report's words for a cell that is not a phone number (the SQL import path writes them too).
 INVALID_PHONE = "{} is not a valid phone number."
 _NON_DIGITS = re.compile(r"[^\d+]")
-# A Cameroonian number as usually typed: 9 national digits, with or without +237 / 00237.
-_CM_NATIONAL = re.compile(r"^(?:\+237|00237|237)?([26]\d{8})$")
+# The ways Cameroon's country code is typed before a national number (also the SQL fast path's).
+CM_PREFIXES = ("+237", "00237", "237")
+# A Cameroonian number as usually typed: 9 national digits, with or without one of those prefixes.
+_CM_NATIONAL = re.compile("^(?:" + "|".join(map(re.escape, CM_PREFIXES)) + r")?([26]\d{8})$")
 
 
 class InvalidPhone(ValueError):
@@ -73,8 +75,7 @@ def phone_digits(raw: str) -> str:
 FAST_CHARS = "0123456789+ .()/-"
 # …of which ``_NON_DIGITS`` removes these (everything but digits and ``+``)…
 STRIP_CHARS = " .()/-"
-# …and what is left is one of these prefixes (or none), then a national number matching this.
-CM_PREFIXES = ("+237", "00237", "237")
+# …and what is left is one of ``CM_PREFIXES`` (or none), then a national number matching this.
 CM_NATIONAL_SQL = "^[26][0-9]{8}$"
 
 

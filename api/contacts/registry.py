@@ -66,6 +66,7 @@ class TimelineEvent:
 
 TimelineSource = Callable[[int, datetime | None, int], list[TimelineEvent]]
 
+
 @dataclass(frozen=True)
 class ContactGrouping:
     """Groups of contacts computed by another app, offered as a list filter and an audience key."""

@@ -116,7 +116,8 @@ def contacts_audience(filters: dict[str, Any]) -> QuerySet[Contact]:
     """Active, not opted-out contacts matching ``filters`` (each value a string or a list of strings,
     any of which matches): ``segment``, ``lifecycle_stage``, ``tags`` (any tag), ``self_reported_source``,
     ``acquisition_channel``, ``city`` (case-insensitive), ``channel`` (has the identity for it), and
-    the groupings other apps registered (``rfm_group``). An unknown key or grouping value is a 400, so that a campaign with a typo does not reach everyone.
+    the groupings other apps registered (``rfm_group``). An unknown key or grouping value is a 400, so
+    that a campaign with a typo does not reach everyone.
     Consent is not checked here: use ``contact_can_receive`` at send time.
     """
     groupings = contact_groupings()

@@ -1339,7 +1339,7 @@ def _import_apply_sql(job: ImportJob, batch: _ImportBatch, columns: dict[str, st
         # 4. Values and errors of each cell.
         select = ["n", "blank"]
         joins = []
-        errors = []  # (column index, SQL of the error column)
+        errors = []  # (column index, field) of the columns that can hold a bad cell
         for i, f in sorted(fields.items()):
             if f in ("phone", "whatsapp"):
                 valid = f"valid_{f}"

@@ -60,7 +60,6 @@ class PartnerAdmin(admin.ModelAdmin):
 
 
 
-
 @admin.register(models.PartnerApiKey)
 class PartnerApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "partner", "name", "created_at", "last_used_at", "revoked_at"]
