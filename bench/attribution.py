@@ -115,7 +115,8 @@ def ids(cursor, model) -> list[int]:
 def generate(args, rng: random.Random, now) -> dict:
     from django.db import connection
 
-    from api.campaigns.models import Campaign, CampaignChannel, CampaignCost, Touchpoint
+    from api.campaigns.enums import CampaignChannel
+    from api.campaigns.models import Campaign, CampaignCost, Touchpoint
     from api.contacts.models import Contact
     from api.orders.models import Order, OrderLine, Product, Refund
 

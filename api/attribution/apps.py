@@ -10,7 +10,8 @@ class AttributionConfig(AppConfig):
         """Listen to order events (lifecycle moves, referral rewards), offer RFM groups as a contact
         filter and nurture audience, and add demo credits."""
         from api.attribution.demo import seed_attribution
-        from api.attribution.models import RfmGroup, RfmScore
+        from api.attribution.enums import RfmGroup
+        from api.attribution.models import RfmScore
         from api.attribution.services import order_event_listener
         from api.common.demo import register_demo_seeder
         from api.contacts.registry import ContactGrouping, register_contact_grouping

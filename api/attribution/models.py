@@ -10,25 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-
-class AttributionModel(models.TextChoices):
-    FIRST_TOUCH = "first_touch", "First touch"
-    LAST_TOUCH = "last_touch", "Last touch"
-    LINEAR = "linear", "Linear"
-    POSITION_BASED = "position_based", "Position-based (40/20/40)"
-    TIME_DECAY = "time_decay", "Time decay"
-    SELF_REPORTED = "self_reported", "Self-reported"
-
-
-class RunKind(models.TextChoices):
-    INCREMENTAL = "incremental", "Incremental"
-    FULL = "full", "Full recompute"
-
-
-class RunState(models.TextChoices):
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+from api.attribution.enums import AttributionModel, RewardKind, RfmGroup, RunKind, RunState, SummaryState
 
 
 class AttributionRun(models.Model):
@@ -99,18 +81,6 @@ class AttributionCredit(models.Model):
         return f"{self.model} order {self.order_id} -> {self.channel}: {self.revenue_xaf} XAF"
 
 
-class RfmGroup(models.TextChoices):
-    CHAMPIONS = "champions", "Champions"
-    LOYAL = "loyal", "Loyal"
-    POTENTIAL_LOYALIST = "potential_loyalist", "Potential loyalist"
-    NEW = "new", "New"
-    PROMISING = "promising", "Promising"
-    NEED_ATTENTION = "need_attention", "Need attention"
-    AT_RISK = "at_risk", "At risk"
-    CANNOT_LOSE = "cannot_lose", "Cannot lose them"
-    HIBERNATING = "hibernating", "Hibernating"
-
-
 class RfmScore(models.Model):
     """Recency, frequency and monetary quintile scores (1-5) of one contact, recomputed nightly."""
 
@@ -138,11 +108,6 @@ class RfmScore(models.Model):
         return f"contact {self.contact_id}: {self.code} {self.group}"
 
 
-class RewardKind(models.TextChoices):
-    DISCOUNT = "discount", "Discount code"
-    POINTS = "points", "Points"
-
-
 class ReferralReward(models.Model):
     """What a referrer earned when the person they referred had a first order delivered.
 
@@ -164,13 +129,6 @@ class ReferralReward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.referrer_id} (referred {self.referred_id})"
-
-
-class SummaryState(models.TextChoices):
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    UNKNOWN_OUTCOME = "unknown_outcome", "Unknown outcome (a send was interrupted)"
-    FAILED = "failed", "Failed"
 
 
 class WeeklySummary(models.Model):

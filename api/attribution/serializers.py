@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from api.attribution import engine
-from api.attribution.models import AttributionCredit, AttributionRun, RfmGroup, RfmScore
+from api.attribution.enums import RfmGroup
+from api.attribution.models import AttributionCredit, AttributionRun, RfmScore
 from api.common.filters import MAX_ID
 from api.common.serializers import BusinessDateField
 

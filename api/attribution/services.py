@@ -42,15 +42,8 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from api.attribution import conf, engine
-from api.attribution.models import (
-    AttributionCredit,
-    AttributionRun,
-    ReferralReward,
-    RewardKind,
-    RfmScore,
-    RunKind,
-    RunState,
-)
+from api.attribution.enums import RewardKind, RunKind, RunState
+from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RfmScore
 from api.common.errors import ConflictError
 
 logger = logging.getLogger(__name__)
@@ -1074,8 +1067,9 @@ def weekly_summary_send(*, week: date | None = None) -> Any:
     from django.conf import settings
 
     from api.attribution import charts, selectors
+    from api.attribution.enums import SummaryState
     from api.attribution.metrics import week_start
-    from api.attribution.models import SummaryState, WeeklySummary
+    from api.attribution.models import WeeklySummary
     from integrations.errors import RateLimited, TransientError
 
     chat, token = str(settings.TELEGRAM_STAFF_CHAT_ID or ""), settings.TELEGRAM_BOT_TOKEN

@@ -13,11 +13,10 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
+from api.campaigns.enums import CostKind, CostSource
 from api.campaigns.models import (
     Campaign,
     CampaignCost,
-    CostKind,
-    CostSource,
     Coupon,
     FacebookAdDay,
     FacebookCampaign,

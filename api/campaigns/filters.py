@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import django_filters
 
+from api.campaigns.enums import CampaignChannel, CampaignStatus, CostKind, CostSource, TouchpointKind
 from api.campaigns.models import (
     TOUCHPOINT_CHANNELS,
     Campaign,
-    CampaignChannel,
     CampaignCost,
-    CampaignStatus,
-    CostKind,
-    CostSource,
     Coupon,
     PageAudienceDay,
     Touchpoint,
-    TouchpointKind,
 )
 from api.common.filters import DateTimeFilter, IdFilter
 

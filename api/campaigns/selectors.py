@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from api.campaigns import conf
+from api.campaigns.enums import TouchpointKind
 from api.campaigns.models import (
     Campaign,
     CampaignCost,
@@ -21,7 +22,6 @@ from api.campaigns.models import (
     LinkClick,
     PageAudienceDay,
     Touchpoint,
-    TouchpointKind,
 )
 
 # What Telegram accepts in a deep-link start parameter, and Messenger in a ref: letters, digits, _ and -.

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from api.campaigns.enums import CampaignChannel, CampaignObjective, CampaignStatus, CostKind, TouchpointKind
 from api.campaigns.models import (
     CAPTURE_KINDS,
     TOUCHPOINT_CHANNELS,
     Campaign,
-    CampaignChannel,
     CampaignCost,
-    CampaignObjective,
-    CampaignStatus,
-    CostKind,
     Coupon,
     FacebookCampaign,
     PageAudienceDay,
     Touchpoint,
-    TouchpointKind,
 )
 from api.campaigns.selectors import campaign_links
 from api.common.serializers import BusinessDateTimeField
-from api.contacts.models import Channel, Segment
+from api.contacts.enums import Channel, Segment
 
 # --- campaigns -------------------------------------------------------------------------------------
 

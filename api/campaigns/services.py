@@ -23,14 +23,17 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from api.campaigns import conf
-from api.campaigns.models import (
-    Campaign,
+from api.campaigns.enums import (
     CampaignChannel,
-    CampaignCost,
     CampaignObjective,
     CampaignStatus,
     CostKind,
     CostSource,
+    TouchpointKind,
+)
+from api.campaigns.models import (
+    Campaign,
+    CampaignCost,
     Coupon,
     FacebookAdDay,
     FacebookCampaign,
@@ -38,7 +41,6 @@ from api.campaigns.models import (
     PageAudienceDay,
     SyncCursor,
     Touchpoint,
-    TouchpointKind,
 )
 from api.campaigns.selectors import (
     CODE_RE,

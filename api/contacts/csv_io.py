@@ -18,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from api.contacts.models import Segment
+from api.contacts.enums import Segment
 from api.contacts.phones import normalize_phone
 
 # Header (accents stripped, lower case, single spaces) -> contact field.

@@ -10,17 +10,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from api.contacts.models import (
-    Channel,
-    Consent,
-    Contact,
-    ContactEvent,
-    ContactNote,
-    FollowUpTask,
-    LifecycleStage,
-    Segment,
-    Tag,
-)
+from api.contacts.enums import Channel, LifecycleStage, Segment
+from api.contacts.models import Consent, Contact, ContactEvent, ContactNote, FollowUpTask, Tag
 
 FIRST_NAMES_F = ["Mireille", "Aïcha", "Christelle", "Nadège", "Sandrine", "Estelle", "Carine", "Armelle", "Ginette",
                  "Fadimatou", "Salomé", "Vanessa", "Larissa", "Joséphine", "Brigitte", "Hortense", "Pélagie",

@@ -6,7 +6,8 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from api.common.filters import DateTimeFilter, IdFilter
-from api.contacts.models import Channel, Contact, LifecycleStage, Segment
+from api.contacts.enums import Channel, LifecycleStage, Segment
+from api.contacts.models import Contact
 from api.contacts.phones import phone_digits, try_normalize_phone
 from api.contacts.registry import ContactGrouping
 from api.contacts.selectors import has_channel_q

@@ -18,15 +18,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
-from api.contacts.models import (
-    Channel,
-    Consent,
-    Contact,
-    ContactEvent,
-    ContactMerge,
-    FollowUpTask,
-    ImportJob,
-)
+from api.contacts.enums import Channel
+from api.contacts.models import Consent, Contact, ContactEvent, ContactMerge, FollowUpTask, ImportJob
 from api.contacts.registry import TimelineEvent, contact_groupings, contact_relations, timeline_sources
 
 STALE_AFTER = timedelta(days=365)

@@ -8,16 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.common.serializers import BusinessDateTimeField
-from api.contacts.models import (
-    Channel,
-    Consent,
-    Contact,
-    ContactNote,
-    FollowUpTask,
-    ImportJob,
-    LifecycleStage,
-    Segment,
-)
+from api.contacts.enums import Channel, LifecycleStage, Segment
+from api.contacts.models import Consent, Contact, ContactNote, FollowUpTask, ImportJob
 
 # --- fields -------------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from django.utils import timezone
 
 from api.common.errors import ApplicationError, ConflictError, NotFoundError, field_error
 from api.contacts import csv_io
+from api.contacts.enums import Channel, LifecycleStage, Segment
 from api.contacts.models import (
-    Channel,
     Consent,
     Contact,
     ContactEvent,
@@ -42,8 +42,6 @@ from api.contacts.models import (
     FollowUpTask,
     ImportJob,
     ImportRowError,
-    LifecycleStage,
-    Segment,
     Tag,
 )
 from api.contacts.phones import (

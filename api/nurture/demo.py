@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from api.nurture.models import Broadcast, Purpose, Sequence
+from api.nurture.enums import Purpose
+from api.nurture.models import Broadcast, Sequence
 from api.nurture.services import broadcast_create, sequence_create
 
 _DAY = timedelta(days=1)

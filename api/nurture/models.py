@@ -12,15 +12,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
-
-class Purpose(models.TextChoices):
-    """What a sequence is for; triggers look sequences up by purpose."""
-
-    INTRODUCTION = "introduction", "Introduction (every new contact)"
-    CAMPAIGN = "campaign", "Campaign (bot start with the campaign's code)"
-    AFTER_SALE = "after_sale", "After sale (delivered order)"
-    MONTHLY = "monthly", "Monthly personal message"
-    MANUAL = "manual", "Manual (staff enroll)"
+from api.nurture.enums import Purpose
 
 
 def default_channels() -> list[str]:

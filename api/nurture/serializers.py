@@ -11,7 +11,8 @@ from rest_framework import serializers
 
 from api.common.filters import MAX_ID
 from api.common.serializers import BusinessDateTimeField
-from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Purpose, Sequence, SequenceStep
+from api.nurture.enums import Purpose
+from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, SequenceStep
 from api.nurture.selectors import broadcast_progress
 
 CHANNELS = ["telegram", "messenger", "whatsapp"]

@@ -35,13 +35,13 @@ from django.utils.dateparse import parse_duration
 
 from api.common.errors import ApplicationError, ConflictError, NotFoundError, field_error
 from api.nurture import conf, senders
+from api.nurture.enums import Purpose
 from api.nurture.models import (
     Broadcast,
     Cursor,
     Enrollment,
     NurtureProfile,
     OutboundMessage,
-    Purpose,
     ScoreEvent,
     Sequence,
     SequenceStep,

@@ -17,19 +17,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from api.orders import conf
+from api.orders.enums import DeliveryState, OrderStatus, PaymentStatus
 from api.orders.models import (
-    DeliveryState,
     Feedback,
     GiftBox,
     GiftBoxItem,
     Order,
     OrderCounter,
     OrderLine,
-    OrderStatus,
     OrderStatusHistory,
     Partner,
     Payment,
-    PaymentStatus,
     Product,
     Refund,
     WebhookDelivery,

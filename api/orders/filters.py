@@ -5,7 +5,8 @@ from __future__ import annotations
 import django_filters
 
 from api.common.filters import DateTimeFilter, IdFilter
-from api.orders.models import Order, OrderStatus, PaymentStatus
+from api.orders.enums import OrderStatus, PaymentStatus
+from api.orders.models import Order
 
 
 class OrderFilter(django_filters.FilterSet):

@@ -12,17 +12,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-
-class ProductKind(models.TextChoices):
-    SYRUP = "syrup", "Syrup"
-    LIQUEUR = "liqueur", "Liqueur"
-    OTHER = "other", "Other"
-
-
-class Tier(models.TextChoices):
-    STANDARD = "standard", "Standard"
-    PREMIUM = "premium", "Premium"
-    ULTRA = "ultra", "Ultra-premium"
+from api.orders.enums import (
+    ComplaintState,
+    DeliveryState,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    ProductKind,
+    Tier,
+)
 
 
 class Product(models.Model):
@@ -118,32 +116,6 @@ class PartnerApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.partner_id})"
-
-
-class OrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    CONFIRMED = "confirmed", "Confirmed"
-    PREPARING = "preparing", "Preparing"
-    READY = "ready", "Ready"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    DELIVERED = "delivered", "Delivered"
-    CANCELLED = "cancelled", "Cancelled"
-    REFUNDED = "refunded", "Refunded"
-
-
-class PaymentMethod(models.TextChoices):
-    CASH = "cash", "Cash"
-    ORANGE_MONEY = "orange_money", "Orange Money"
-    MTN_MOMO = "mtn_momo", "MTN Mobile Money"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    CARD = "card", "Card"
-
-
-class PaymentStatus(models.TextChoices):
-    UNPAID = "unpaid", "Unpaid"
-    PARTIAL = "partial", "Partially paid"
-    PAID = "paid", "Paid"
-    REFUNDED = "refunded", "Refunded"
 
 
 class OrderCounter(models.Model):
@@ -307,13 +279,6 @@ class Feedback(models.Model):
         return f"{self.rating}/5 on {self.order_id}"
 
 
-class ComplaintState(models.TextChoices):
-    OPEN = "open", "Open"
-    IN_PROGRESS = "in_progress", "In progress"
-    RESOLVED = "resolved", "Resolved"
-    CLOSED = "closed", "Closed"
-
-
 class Complaint(models.Model):
     """A case opened from a complaint on any channel, with an owner and a state."""
 
@@ -351,12 +316,6 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}/{self.key}"
-
-
-class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
 
 
 class WebhookDelivery(models.Model):

@@ -16,9 +16,9 @@ from django.utils.dateparse import parse_datetime
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
 from api.orders import conf
+from api.orders.enums import ComplaintState, PaymentMethod
 from api.orders.models import (
     Complaint,
-    ComplaintState,
     Feedback,
     GiftBox,
     GiftBoxItem,
@@ -26,7 +26,6 @@ from api.orders.models import (
     OrderLine,
     OrderStatusHistory,
     Partner,
-    PaymentMethod,
     WebhookDelivery,
 )
 

@@ -9,22 +9,18 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from api.common.filters import MAX_ID
+from api.orders.enums import ComplaintState, OrderStatus, PaymentMethod, ProductKind, Tier
 from api.orders.models import (
     Complaint,
-    ComplaintState,
     GiftBox,
     Order,
     OrderLine,
-    OrderStatus,
     OrderStatusHistory,
     Partner,
     PartnerApiKey,
     Payment,
-    PaymentMethod,
     Product,
-    ProductKind,
     Refund,
-    Tier,
     WebhookDelivery,
 )
 from api.orders.selectors import partner_price, payment_instructions

@@ -29,11 +29,10 @@ from django.utils import timezone
 
 from api.common.errors import ApplicationError, ConflictError, NotFoundError, field_error
 from api.orders import conf
+from api.orders.enums import ComplaintState, DeliveryState, OrderStatus, PaymentMethod, PaymentStatus
 from api.orders.events import OrderEvent, order_event_emit
 from api.orders.models import (
     Complaint,
-    ComplaintState,
-    DeliveryState,
     Feedback,
     GiftBox,
     GiftBoxItem,
@@ -41,13 +40,10 @@ from api.orders.models import (
     Order,
     OrderCounter,
     OrderLine,
-    OrderStatus,
     OrderStatusHistory,
     Partner,
     PartnerApiKey,
     Payment,
-    PaymentMethod,
-    PaymentStatus,
     Product,
     Refund,
     WebhookDelivery,

@@ -99,7 +99,7 @@ def full_run():
     from django.db import connection
 
     from api.attribution import services
-    from api.attribution.models import RunState
+    from api.attribution.enums import RunState
 
     if connection.vendor == "postgresql":
         # The test's transaction still holds the deferred foreign key checks of the rows earlier runs

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from api.attribution import engine, services
 from api.attribution.engine import MODELS, SELF_REPORTED, UNKNOWN_CHANNEL, OrderFacts, Refund, Settings, Touch
-from api.attribution.models import AttributionCredit, RunState
+from api.attribution.enums import RunState
+from api.attribution.models import AttributionCredit
 from tests.attribution import factories as f
 
 # --- the engine against the original implementation -------------------------------------------------

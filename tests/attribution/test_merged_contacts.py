@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api.attribution import conf, services
-from api.attribution.models import AttributionCredit, RunState
+from api.attribution.enums import RunState
+from api.attribution.models import AttributionCredit
 from api.contacts.services import contact_merge
 from api.orders.models import Order
 from tests.attribution import factories as f

@@ -9,7 +9,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from api.attribution import conf, engine, services
-from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RunState
+from api.attribution.enums import RunState
+from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward
 from tests.attribution import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from api.contacts.models import Consent, Contact
-from api.nurture.models import Cursor, NurtureProfile, OutboundMessage, Purpose, TelegramUpdate
+from api.nurture.enums import Purpose
+from api.nurture.models import Cursor, NurtureProfile, OutboundMessage, TelegramUpdate
 from api.nurture.services import SOURCE_QUESTION, STOP_CONFIRM, STOP_OFFER, sequence_create
 from tests.fakes.telegram_server import callback_update, message_update, my_chat_member_update
 from tests.nurture.conftest import SECRET, STAFF_CHAT, dispatch, make_contact, marketing

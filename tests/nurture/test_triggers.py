@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from api.nurture.models import Enrollment, NurtureProfile, OutboundMessage, Purpose
+from api.nurture.enums import Purpose
+from api.nurture.models import Enrollment, NurtureProfile, OutboundMessage
 from api.nurture.services import (
     enrollment_create,
     lead_score_record,

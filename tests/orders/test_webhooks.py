@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from api.orders import conf
-from api.orders.models import DeliveryState, Order, WebhookDelivery
+from api.orders.enums import DeliveryState
+from api.orders.models import Order, WebhookDelivery
 from api.orders.services import order_status_change, partner_update, webhook_deliveries_send_due
 from integrations import webhooks
 from integrations.webhooks import UnsafeWebhookUrl, post_signed, validate_public_https_url
