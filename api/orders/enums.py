@@ -55,3 +55,13 @@ class DeliveryState(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
 
+
+
+class OrderEventKind(models.TextChoices):
+    """What happened to an order, as told to other apps' listeners (``api.orders.events``)."""
+
+    CREATED = "created", "Created"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    PAID = "paid", "Paid"
+    REFUNDED = "refunded", "Refunded"
+    FEEDBACK = "feedback", "Feedback"
