@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "api.campaigns",
     "api.nurture",
     "api.attribution",
+    # The staff back office under /app/: templates and htmx on the apps' services and selectors.
+    "django_htmx",
+    "api.backoffice",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +69,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # French by default under /app/ only: the REST API keeps its English messages whatever the
+    # Accept-Language header says, so a global LocaleMiddleware is not used.
+    "api.backoffice.middleware.BackofficeLocaleMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -224,11 +231,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Internationalisation and time --------------------------------------------
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+# The back office's language when the staff member has not picked one (the language cookie).
+BACKOFFICE_LANGUAGE_CODE = "fr"
 TIME_ZONE = "Africa/Douala"
 USE_I18N = True
 USE_TZ = True
 BUSINESS_TIME_ZONE = "Africa/Douala"
 DEFAULT_PHONE_REGION = "CM"
+
+# --- Back office sign-in ---------------------------------------------------------------
+LOGIN_URL = "backoffice:login"
+LOGIN_REDIRECT_URL = "backoffice:home"
+LOGOUT_REDIRECT_URL = "backoffice:login"
 
 # --- Static files ----------------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,4 +1,4 @@
-"""URLs of Confiotes: the versioned API under /api/v1/, its docs, and the admin."""
+"""URLs of Confiotes: the versioned API under /api/v1/, its docs, the admin and the staff back office (/app/)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -27,5 +27,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    path("app/", include("api.backoffice.urls")),
     path("", include("api.campaigns.public_urls")),
 ]

@@ -22,7 +22,7 @@ first is the reading of the facts (on two more connections, alternate slices) ov
 computing and the binary COPY into a fresh table; the second builds that table's indexes and puts
 it in place of the old one, in the same transaction.
 
-Last measured 2026-11-26 (session 3) on a quiet 2-core machine (load average < 1), three runs in a row:
+Last measured 2026-11-26 on a quiet 2-core machine (load average < 1), three runs in a row:
 
     floor   full recompute    104 reports   incremental   API p95   peak RSS
     0.53 s  2.23 s = 4.2x     4.46 s        0.47 s        62 ms     148 MB
@@ -30,16 +30,7 @@ Last measured 2026-11-26 (session 3) on a quiet 2-core machine (load average < 1
     0.53 s  2.24 s = 4.2x     4.55 s        0.48 s        62 ms     150 MB
 
 (full recompute + reports 12.7-12.9x the floor; the full run: 1.58-1.69 s read, computed and copied,
-0.61-0.64 s indexed and swapped.) What changed this session: two reader connections take alternate
-slices (one reader was the critical path: 1.8 s of the 2.0 s first phase), slice sizes double from
-1,000 orders, order lines are joined plainly and summed in Python, the window probe walks orders by
-contact, the fresh table's identity numbers the rows (cached draws), and a partial index serves the
-stated sources (each read scanned every touchpoint). The data is vacuumed and checkpointed before the
-timed phases. At the start of the session, on this machine: 2.81-2.95 s = 5.2-5.4x (floor 0.54 s).
-
-Session 2 (2026-11-26, another machine, floor 0.46-0.48 s): full recompute 2.21-2.43 s = 4.8-5.2x.
-Before the whole work (2026-11-25): full recompute 20.2 s (41x), reports 7.1 s (68 ms each),
-incremental run 0.81 s, API p95 68 ms, peak 114 MB.
+0.61-0.64 s indexed and swapped.) The data is vacuumed and checkpointed before the timed phases.
 """
 
 from __future__ import annotations
@@ -246,7 +237,7 @@ def main() -> int:
         return 2
     settings.DEBUG = False
     from api.attribution import conf, engine, selectors, services
-    from api.attribution.metrics import week_start
+    from api.common.businesstime import week_start
 
     conf.WATERMARK_SETTLE_SECONDS = 0
     old_name = connection.settings_dict["NAME"]

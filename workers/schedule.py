@@ -72,6 +72,14 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=10),
         "options": {"expires": 9},
     },
+    # Delivers order events still due: those of a process killed between the commit and the delivery,
+    # a lost kick, or a listener to try again after its backoff. Claims are disjoint (SKIP LOCKED and a
+    # lease), so overlapping runs are harmless; a stale kick is useless, the next tick finds the rows.
+    "orders-order-events-deliver": {
+        "task": "workers.tasks.orders.deliver_order_events",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 14},
+    },
     # Deletes Idempotency-Key rows past their retention (ORDERS_IDEMPOTENCY_TTL_HOURS, at least 24 h).
     "orders-idempotency-keys-purge": {
         "task": "workers.tasks.orders.purge_idempotency_keys",

@@ -17,7 +17,7 @@ class AttributionConfig(AppConfig):
         from api.contacts.registry import ContactGrouping, register_contact_grouping
         from api.orders.events import register_order_listener
 
-        register_order_listener(order_event_listener)
+        register_order_listener("attribution", order_event_listener)
         register_demo_seeder("attribution", seed_attribution, after=["contacts", "orders", "campaigns"])
         register_contact_grouping(ContactGrouping(
             name="rfm_group", label="RFM group, recomputed nightly (repeat for any of several)",

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
+from api.attribution.selectors import STAGES  # noqa: E402 - after the backend, like pyplot
+
 _BRAND = "#8a1c2b"
 
 
@@ -22,6 +24,7 @@ def _png(fig: Any) -> bytes:
 
 
 def data_uri(png: bytes) -> str:
+    """``png`` as a ``data:`` URI, to inline in the HTML report."""
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
@@ -44,8 +47,6 @@ def roas_chart(report: dict[str, Any]) -> bytes:
 
 def funnel_chart(funnel: dict[str, Any]) -> bytes:
     """Contacts that entered each stage per week (grouped bars)."""
-    from api.attribution.selectors import STAGES
-
     weeks = funnel["weeks"]
     fig, ax = plt.subplots(figsize=(7, 3.2))
     width = 0.8 / len(STAGES)

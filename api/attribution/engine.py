@@ -336,6 +336,29 @@ def attribute_window(revenue_xaf: int, margin_xaf: int, stated: str, window: Seq
             return [(TRACKED_MODELS, [(campaign_id, channel, revenue_xaf, margin_xaf, 1, 1.0)], []),
                     (_SELF_ONLY, [(None, stated, revenue_xaf, margin_xaf, 0, 1.0)], [])]
         return [(MODELS, [(campaign_id, channel, revenue_xaf, margin_xaf, 1, 1.0)], [])]
+    out: list[ModelGroup] = []
+    for group_models, rows in _plans(window, stated, models, half_life_s):
+        if len(rows) == 1:
+            campaign_id, channel, _, touches = rows[0]
+            sales: list[SaleRow] = [(campaign_id, channel, revenue_xaf, margin_xaf, touches, 1.0)]
+            revenue, margin = [revenue_xaf], [margin_xaf]
+        else:
+            weights = [row[2] for row in rows]
+            weight_sum = sum(weights)
+            revenue = allocate_int(revenue_xaf, weights)
+            margin = allocate_int(margin_xaf, weights)
+            sales = [(row[0], row[1], rev, mar, row[3], row[2] / weight_sum)
+                     for row, rev, mar in zip(rows, revenue, margin, strict=True)]
+        back = _refund_rows(revenue_xaf, margin_xaf, refunds, rows, revenue, margin) if refunds else []
+        out.append((tuple(group_models), sales, back))
+    return out
+
+
+def _plans(window: Sequence[FastTouch], stated: str, models: Sequence[str], half_life_s: float
+           ) -> list[tuple[list[str], list[list]]]:
+    """The rows of each group of models that agree (:func:`attribute_window` without the amounts):
+    ``[(models, [[campaign_id, channel, weight, touches], ...]), ...]``."""
+    n = len(window)
     tracked = [m for m in models if m != SELF_REPORTED]
     wants_self = len(tracked) != len(models)
     plans: list[tuple[list[str], list[list]]] = []
@@ -382,22 +405,7 @@ def attribute_window(revenue_xaf: int, margin_xaf: int, stated: str, window: Seq
                 raise ValueError(f"unknown attribution model {model!r}")
             shared[kind] = ([model], rows)
             plans.append(shared[kind])
-    out: list[ModelGroup] = []
-    for group_models, rows in plans:
-        if len(rows) == 1:
-            campaign_id, channel, _, touches = rows[0]
-            sales: list[SaleRow] = [(campaign_id, channel, revenue_xaf, margin_xaf, touches, 1.0)]
-            revenue, margin = [revenue_xaf], [margin_xaf]
-        else:
-            weights = [row[2] for row in rows]
-            weight_sum = sum(weights)
-            revenue = allocate_int(revenue_xaf, weights)
-            margin = allocate_int(margin_xaf, weights)
-            sales = [(row[0], row[1], rev, mar, row[3], row[2] / weight_sum)
-                     for row, rev, mar in zip(rows, revenue, margin, strict=True)]
-        back = _refund_rows(revenue_xaf, margin_xaf, refunds, rows, revenue, margin) if refunds else []
-        out.append((tuple(group_models), sales, back))
-    return out
+    return plans
 
 
 def attribute_order(order: OrderFacts, touches: Sequence[Touch], *, models: Sequence[str] = MODELS,

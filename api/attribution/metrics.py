@@ -1,6 +1,8 @@
-"""Pure report arithmetic (no Django): business weeks, ROI ratios, RFM quintiles and groups, LTV.
+"""Pure report arithmetic (no Django): ROI ratios, RFM quintiles and groups, LTV, cohort months.
 
-Every ratio is ``None`` when its denominator is zero: "no cost" is not "infinite ROAS".
+Every ratio is ``None`` when its denominator is zero: "no cost" is not "infinite ROAS". Business
+weeks and the business time zone come from ``api.common.businesstime``; the functions here that need
+the zone take it as an argument.
 """
 
 from __future__ import annotations
@@ -9,24 +11,12 @@ import bisect
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
-
-BUSINESS_TZ = ZoneInfo("Africa/Douala")
-
-
-def week_start(day: date) -> date:
-    """The Monday of ``day``'s week."""
-    return day - timedelta(days=day.weekday())
-
-
-def week_bounds(monday: date, tz: ZoneInfo = BUSINESS_TZ) -> tuple[datetime, datetime]:
-    """``[Monday 00:00, next Monday 00:00)`` in the business time zone, as aware datetimes."""
-    start = datetime.combine(monday, time.min, tzinfo=tz)
-    return start, datetime.combine(monday + timedelta(days=7), time.min, tzinfo=tz)
 
 
 def ratio(numerator: float, denominator: float, digits: int = 2) -> float | None:
+    """``numerator / denominator`` rounded to ``digits``, None when the denominator is zero."""
     return round(numerator / denominator, digits) if denominator else None
 
 
@@ -194,7 +184,8 @@ def tenure_days(customer: CustomerValue, now: datetime) -> int:
     return max(0, (now - customer.first_order_at).days)
 
 
-def cohort_month(moment: datetime, tz: ZoneInfo = BUSINESS_TZ) -> date:
+def cohort_month(moment: datetime, tz: ZoneInfo) -> date:
+    """The first day of ``moment``'s month in the time zone ``tz``."""
     local = moment.astimezone(tz)
     return date(local.year, local.month, 1)
 

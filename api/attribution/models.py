@@ -74,7 +74,7 @@ class AttributionCredit(models.Model):
             models.Index(fields=["order_id"], name="attrcredit_order_idx"),
             # No index by contact: a full run would build it for the few readers by contact (the referral
             # leaderboard: a scan of the first-touch rows, ~40 ms per 800k credits), and an incremental run
-            # deletes the old rows of its contacts through their orders (services._recompute_contacts).
+            # deletes the old rows of its contacts through their orders (services.batches.credits_recompute_contacts).
         ]
 
     def __str__(self) -> str:

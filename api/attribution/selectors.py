@@ -1,6 +1,6 @@
 """Reads of the attribution app: the weekly ROI report, model comparison, funnel, LTV, cohorts, RFM.
 
-Weeks start on Monday 00:00 in the business time zone (Africa/Douala). Credits are counted in
+Weeks start on Monday 00:00 in the business time zone (``api.common.businesstime``). Credits are counted in
 the week of their ``occurred_at`` (the order time; a refund in the week it was made). Costs are
 counted on their ``day`` (already a business-time-zone date).
 """
@@ -12,25 +12,15 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import (
-    CharField,
-    Count,
-    DateField,
-    Max,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
+from django.db.models import Count, DateField, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from api.attribution import conf, engine, metrics
-from api.attribution.metrics import BUSINESS_TZ, roi_figures, week_bounds, week_start
+from api.attribution import conf, engine, metrics, report_inputs
+from api.attribution.enums import RunState
+from api.attribution.metrics import roi_figures
 from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RfmScore
+from api.common.businesstime import business_today, business_tz, week_bounds, week_start
 from api.common.errors import ApplicationError, field_error
 
 NO_CAMPAIGN = "no campaign"
@@ -46,14 +36,8 @@ def model_or_default(model: str | None) -> str:
 
 
 def current_week() -> date:
-    return week_start(timezone.now().astimezone(BUSINESS_TZ).date())
-
-
-def _campaigns(ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
-    from api.campaigns.models import Campaign
-
-    wanted = {i for i in ids if i is not None}
-    return {c["pk"]: dict(c) for c in Campaign.objects.filter(pk__in=wanted).values("pk", "code", "name", "channel")}
+    """The Monday of this business week."""
+    return week_start(business_today())
 
 
 # --- weekly ROI ----------------------------------------------------------------------------------
@@ -72,9 +56,6 @@ def _week_index(day: date, first_monday: date) -> int:
 def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
                     ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
     """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
-    from api.campaigns.models import Campaign, CampaignCost, Touchpoint
-    from api.contacts.models import Contact
-
     start, _ = week_bounds(first_monday)
     _, end = week_bounds(first_monday + timedelta(weeks=weeks - 1))
     buckets: dict[Any, list[dict[str, float]]] = defaultdict(lambda: [_new_bucket() for _ in range(weeks)])
@@ -87,7 +68,7 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
 
     # Summed per business week in the database (the week's Monday): a seventh of the rows of a daily sum.
     credits = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
-               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=BUSINESS_TZ))
+               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
                .values("campaign_id", "channel", "day")
                .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
                          new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
@@ -104,29 +85,13 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         if row["channel"] == engine.UNKNOWN_CHANNEL and row["campaign_id"] is None:
             bucket["orders_without_source"] += row["orders"] or 0
 
-    costs = (CampaignCost.objects.filter(day__gte=first_monday, day__lt=first_monday + timedelta(weeks=weeks))
-             .values("campaign_id", "campaign__channel", "day").annotate(amount=Sum("amount_xaf")).order_by())
-    for cost_row in costs:
-        index = _week_index(cost_row["day"], first_monday)
-        buckets[key_of(cost_row["campaign_id"], cost_row["campaign__channel"])][index]["cost_xaf"] += (
-            cost_row["amount"] or 0)
+    for cost_campaign, cost_channel, day, amount in report_inputs.daily_costs(
+            first_monday, first_monday + timedelta(weeks=weeks)):
+        buckets[key_of(cost_campaign, cost_channel)][_week_index(day, first_monday)]["cost_xaf"] += amount
 
-    # Leads: contacts created in the week, credited to the campaign / channel of their first touch: one
-    # indexed lookup per new contact on the touchpoint (contact, occurred_at) index, which returns both
-    # fields at once as "campaign|channel" (a subquery per field would repeat the lookup).
-    first = (Touchpoint.objects.filter(contact_id=OuterRef("pk")).exclude(kind="self_reported_source")
-             .order_by("occurred_at", "pk")
-             .annotate(first_key=Concat(Coalesce(Cast("campaign_id", CharField()), Value("")), Value("|"), "channel",
-                                        output_field=CharField()))
-             .values("first_key")[:1])
-    # Counted per business week and first touch in the database: no timestamp per contact to read.
-    new_contacts = (Contact.objects.filter(created_at__gte=start, created_at__lt=end, merged_into__isnull=True)
-                    .annotate(week=TruncWeek("created_at", output_field=DateField(), tzinfo=BUSINESS_TZ),
-                              first_key=Subquery(first))
-                    .values("week", "first_key").annotate(n=Count("pk")).values_list("week", "first_key", "n")
-                    .order_by())
-    campaign_channels = dict(Campaign.objects.values_list("pk", "channel"))
-    for week, first_key, n in new_contacts:
+    # Leads: contacts created in the week, credited to the campaign / channel of their first touch.
+    campaign_channels = report_inputs.campaign_channels()
+    for week, first_key, n in report_inputs.new_contacts_by_first_touch(start, end):
         campaign_id: int | None = None
         campaign_channel = channel = None
         if first_key is not None:
@@ -192,7 +157,7 @@ def weekly_roi_report(*, week: date | None = None, model: str | None = None, gro
     monday = week_start(week or current_week())
     first = monday - timedelta(weeks=4)
     buckets, labels = _weekly_buckets(first_monday=first, weeks=5, model=model, group=group)
-    campaigns = _campaigns(label["campaign_id"] for label in labels.values())
+    campaigns = report_inputs.campaign_labels(label["campaign_id"] for label in labels.values())
     rows = []
     for key, series in buckets.items():
         label = labels[key]
@@ -228,7 +193,8 @@ def weekly_roi_report(*, week: date | None = None, model: str | None = None, gro
 
 
 def last_run_summary() -> dict[str, Any] | None:
-    run = AttributionRun.objects.filter(state="succeeded").order_by("-finished_at").first()
+    """The id, kind and end of the last successful run, None before the first."""
+    run = AttributionRun.objects.filter(state=RunState.SUCCEEDED).order_by("-finished_at").first()
     if run is None:
         return None
     return {"id": run.pk, "kind": run.kind, "finished_at": run.finished_at}
@@ -252,8 +218,6 @@ def weekly_report_csv_rows(report: dict[str, Any]) -> tuple[list[str], list[list
 
 def model_comparison(*, week: date | None = None) -> dict[str, Any]:
     """The same week's credit per channel under every model side by side."""
-    from api.campaigns.models import CampaignCost
-
     monday = week_start(week or current_week())
     start, end = week_bounds(monday)
     table: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -264,9 +228,7 @@ def model_comparison(*, week: date | None = None) -> dict[str, Any]:
         table[row["channel"]][row["model"]] = {"revenue_xaf": int(row["revenue"] or 0),
                                                "margin_xaf": int(row["margin"] or 0),
                                                "orders": round(row["orders"] or 0, 2)}
-    costs = dict(CampaignCost.objects.filter(day__gte=monday, day__lt=monday + timedelta(days=7))
-                 .values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
-                 .values_list("campaign__channel", "amount"))
+    costs = report_inputs.costs_per_channel(monday, monday + timedelta(days=7))
     channels = sorted(set(table) | set(costs))
     rows = []
     for channel in channels:
@@ -292,36 +254,28 @@ STAGES = ("suspect", "prospect", "customer", "repeat_customer", "ambassador", "i
 def funnel(*, weeks: int = 8, until: date | None = None) -> dict[str, Any]:
     """Per week: contacts that entered each stage, conversion between stages, and the median number
     of touches before a first order. New contacts count as entering ``suspect`` (the top)."""
-    from api.campaigns.models import Touchpoint
-    from api.contacts.models import Contact, ContactEvent
-
     weeks = max(1, min(weeks, 104))
     last = week_start(until or current_week())
     first = last - timedelta(weeks=weeks - 1)
     start, _ = week_bounds(first)
     _, end = week_bounds(last)
     entered = [dict.fromkeys(STAGES, 0) for _ in range(weeks)]
-    for created_at in Contact.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
-            "created_at", flat=True):
-        entered[_week_index(created_at.astimezone(BUSINESS_TZ).date(), first)]["suspect"] += 1
-    for at, data in ContactEvent.objects.filter(kind="lifecycle_changed", at__gte=start, at__lt=end).values_list(
-            "at", "data"):
-        stage = (data or {}).get("to")
+    tz = business_tz()
+    for created_at in report_inputs.contact_creation_times(start, end):
+        entered[_week_index(created_at.astimezone(tz).date(), first)]["suspect"] += 1
+    for at, stage in report_inputs.lifecycle_changes(start, end):
         if stage in STAGES and stage != "suspect":
-            entered[_week_index(at.astimezone(BUSINESS_TZ).date(), first)][stage] += 1
+            entered[_week_index(at.astimezone(tz).date(), first)][stage] += 1
     firsts = list(AttributionCredit.objects.filter(model=engine.FIRST_TOUCH, is_first_order=True, is_refund=False,
                                                    occurred_at__gte=start, occurred_at__lt=end)
                   .values_list("contact_id", "occurred_at").distinct())
     touches: dict[int, list[datetime]] = defaultdict(list)
     ids = list({c for c, _ in firsts})
-    for chunk in range(0, len(ids), 5000):
-        for contact_id, occurred_at in (Touchpoint.objects.filter(contact_id__in=ids[chunk:chunk + 5000])
-                                        .exclude(kind="self_reported_source")
-                                        .values_list("contact_id", "occurred_at")):
-            touches[contact_id].append(occurred_at)
+    for contact_id, occurred_at in report_inputs.tracked_touch_times(ids):
+        touches[contact_id].append(occurred_at)
     counts: list[list[int]] = [[] for _ in range(weeks)]
     for contact_id, placed_at in firsts:
-        index = _week_index(placed_at.astimezone(BUSINESS_TZ).date(), first)
+        index = _week_index(placed_at.astimezone(tz).date(), first)
         counts[index].append(sum(1 for t in touches.get(contact_id, []) if t <= placed_at))
     rows = []
     for i in range(weeks):
@@ -336,8 +290,7 @@ def funnel(*, weeks: int = 8, until: date | None = None) -> dict[str, Any]:
             "first_orders": len(counts[i]),
             "median_touches_before_first_order": metrics.median(counts[i]),
         })
-    current = dict(Contact.objects.filter(merged_into__isnull=True).values("lifecycle_stage")
-                   .annotate(n=Count("pk")).order_by().values_list("lifecycle_stage", "n"))
+    current = report_inputs.live_stage_counts()
     all_counts = [n for week_counts in counts for n in week_counts]
     return {"weeks": rows, "current": {stage: current.get(stage, 0) for stage in STAGES},
             "median_touches_before_first_order": metrics.median(all_counts), "expected_touches": 9}
@@ -379,22 +332,18 @@ def _acquisition_channels(model: str) -> dict[int, str]:
 
 def ltv_report(*, model: str | None = None, limit: int = 50) -> dict[str, Any]:
     """LTV per segment and per acquisition channel (with LTV:CAC), and the top customers."""
-    from api.campaigns.models import CampaignCost
-    from api.contacts.models import Contact
-
     model = model_or_default(model)
     now = timezone.now()
     customers = _customer_values()
     by_id = {c.contact_id: c for c in customers}
-    segments = dict(Contact.objects.filter(pk__in=list(by_id)).values_list("pk", "segment")) if by_id else {}
+    segments = report_inputs.contact_segments(list(by_id))
     channels = _acquisition_channels(model)
     per_segment: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
     per_channel: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
     for c in customers:
         per_segment[segments.get(c.contact_id, "unknown")].append(c)
         per_channel[channels.get(c.contact_id, engine.UNKNOWN_CHANNEL)].append(c)
-    costs = dict(CampaignCost.objects.values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
-                 .values_list("campaign__channel", "amount"))
+    costs = report_inputs.costs_per_channel()
     new_customers = dict(AttributionCredit.objects.filter(model=model, is_first_order=True, is_refund=False)
                          .values("channel").annotate(n=Sum("weight")).order_by().values_list("channel", "n"))
 
@@ -415,8 +364,7 @@ def ltv_report(*, model: str | None = None, limit: int = 50) -> dict[str, Any]:
                     "ltv_to_cac": metrics.ratio(row["margin_ltv_xaf"] or 0, cac) if cac else None})
         channel_rows.append(row)
     top = sorted(customers, key=lambda c: (-c.revenue_xaf, c.contact_id))[:max(1, min(limit, 500))]
-    names = {c["pk"]: c for c in Contact.objects.filter(pk__in=[c.contact_id for c in top])
-             .values("pk", "name", "first_name", "last_name", "segment")}
+    names = report_inputs.contact_cards([c.contact_id for c in top])
     top_rows = []
     for c in top:
         info: dict[str, Any] = dict(names.get(c.contact_id, {}))
@@ -438,7 +386,8 @@ def ltv_report(*, model: str | None = None, limit: int = 50) -> dict[str, Any]:
 def cohort_retention(*, months: int = 12) -> dict[str, Any]:
     """Share of each cohort (month of first order) that ordered again k months later."""
     months = max(1, min(months, 36))
-    now_month = metrics.cohort_month(timezone.now())
+    tz = business_tz()
+    now_month = metrics.cohort_month(timezone.now(), tz)
     index = now_month.year * 12 + now_month.month - 1 - (months - 1)
     first_month = date(index // 12, index % 12 + 1, 1)
     active: dict[int, set[date]] = defaultdict(set)
@@ -447,7 +396,7 @@ def cohort_retention(*, months: int = 12) -> dict[str, Any]:
                                               .filter(model=engine.FIRST_TOUCH, is_refund=False)
                                               .values_list("contact_id", "occurred_at", "is_first_order")
                                               .order_by()):
-        month = metrics.cohort_month(occurred_at)
+        month = metrics.cohort_month(occurred_at, tz)
         active[contact_id].add(month)
         if is_first:
             first_order[contact_id] = month
@@ -503,9 +452,7 @@ def credit_list(*, order_id: int | None = None, model: str | None = None) -> Que
 
 def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
     """Ambassadors ranked by the revenue of the people they referred, with counts and rewards."""
-    from api.contacts.models import Contact
-
-    referred = list(Contact.objects.filter(referred_by__isnull=False).values_list("pk", "referred_by_id"))
+    referred = report_inputs.referrals()
     if not referred:
         return []
     revenue: dict[int, int] = defaultdict(int)
@@ -522,8 +469,7 @@ def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
         counts[referrer] += 1
     rewards: dict[int, dict[str, Any]] = {r["referrer_id"]: dict(r) for r in ReferralReward.objects.values("referrer_id")
                .annotate(n=Count("pk"), points=Sum("points")).order_by()}
-    people = {c["pk"]: c for c in Contact.objects.filter(pk__in=list(counts))
-              .values("pk", "name", "first_name", "last_name", "referral_code", "lifecycle_stage")}
+    people = report_inputs.contact_cards(list(counts))
     rows = []
     for referrer, n in counts.items():
         info: dict[str, Any] = dict(people.get(referrer, {}))

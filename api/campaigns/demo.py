@@ -13,7 +13,7 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from api.campaigns.enums import CostKind, CostSource
+from api.campaigns.enums import CampaignStatus, CostKind, CostSource
 from api.campaigns.models import (
     Campaign,
     CampaignCost,
@@ -25,6 +25,8 @@ from api.campaigns.models import (
     Touchpoint,
 )
 from api.campaigns.services import ads_costs_recompute
+from api.common.businesstime import business_localtime, business_today, business_tz
+from api.contacts.selectors import contacts_live
 
 # (code, name, channel, objective, first day (days ago), length in days, daily cost, cost kind, fb campaign id)
 _CAMPAIGNS: list[tuple[str, str, str, str, int, int, int, str, str]] = [
@@ -69,13 +71,13 @@ _CHANNEL_GUESS = {"FB": "facebook_ads", "IG": "instagram", "WA": "whatsapp", "TG
 
 
 def _at(day: date, rng: random.Random) -> datetime:
-    moment = datetime.combine(day, time(rng.randint(8, 20), rng.randint(0, 59)), tzinfo=timezone.get_current_timezone())
+    moment = datetime.combine(day, time(rng.randint(8, 20), rng.randint(0, 59)), tzinfo=business_tz())
     return moment.astimezone(UTC)
 
 
 def seed_campaigns(*, rng: random.Random, stdout: Any = None) -> str:
     """Create the demo campaigns, costs, coupons, clicks, Page audience and touchpoints (deterministic)."""
-    today = timezone.localdate()
+    today = business_today()
     with transaction.atomic():
         campaigns = _seed_campaigns(today)
         by_code = {c.code: c for c in campaigns}
@@ -87,7 +89,7 @@ def seed_campaigns(*, rng: random.Random, stdout: Any = None) -> str:
             prefix = code.split("-")[0]
             by_code[code] = Campaign.objects.create(
                 code=code[:32], name=f"Campagne {code}", channel=_CHANNEL_GUESS.get(prefix, "other"),
-                status="ended", starts_on=today - timedelta(days=365), ends_on=today)
+                status=CampaignStatus.ENDED, starts_on=today - timedelta(days=365), ends_on=today)
         costs = _seed_costs(rng, today)
         _seed_sample_costs(orders, by_code)
         fb_days = _seed_facebook(rng, today)
@@ -106,7 +108,7 @@ def _seed_campaigns(today: date) -> list[Campaign]:
         ends = starts + timedelta(days=length - 1)
         rows.append(Campaign(
             code=code, name=name, channel=channel, objective=objective,
-            status="active" if ends >= today else "ended", starts_on=starts, ends_on=ends,
+            status=CampaignStatus.ACTIVE if ends >= today else CampaignStatus.ENDED, starts_on=starts, ends_on=ends,
             budget_xaf=daily * length or None, facebook_campaign_ids=[fb_id] if fb_id else []))
     Campaign.objects.bulk_create(rows, ignore_conflicts=True)
     return list(Campaign.objects.filter(code__in=[r.code for r in rows]))
@@ -145,7 +147,7 @@ def _seed_sample_costs(orders: list[dict[str, Any]], by_code: dict[str, Campaign
         campaign = by_code.get((order["campaign_code"] or "").strip().upper()) or fallback
         if campaign is None:
             continue
-        rows.append(CampaignCost(campaign=campaign, day=timezone.localdate(order["created_at"]),
+        rows.append(CampaignCost(campaign=campaign, day=business_localtime(order["created_at"]).date(),
                                  kind=CostKind.SAMPLES, source=CostSource.SYNCED,
                                  amount_xaf=order["sample_cost_xaf"], external_key=f"order:{order['id']}",
                                  note=f"Sample order #{order['id']}"))
@@ -208,6 +210,7 @@ def _seed_page(today: date) -> int:
 
 
 def _orders() -> list[dict[str, Any]]:
+    # Read through the app registry: orders publishes no selector of these fields for the demo yet.
     try:
         order_model = apps.get_model("orders", "Order")
     except LookupError:
@@ -219,9 +222,7 @@ def _orders() -> list[dict[str, Any]]:
 
 def _seed_touchpoints(rng: random.Random, today: date, by_code: dict[str, Campaign],
                       orders: list[dict[str, Any]]) -> int:
-    contact_model = apps.get_model("contacts", "Contact")
-    contacts = list(contact_model.objects.filter(merged_into__isnull=True, erased_at__isnull=True)
-                    .order_by("id").values_list("id", "created_at"))
+    contacts = list(contacts_live().order_by("id").values_list("id", "created_at"))
     coupons = {c.code: c.campaign for c in Coupon.objects.select_related("campaign")}
     first_order: dict[int, dict[str, Any]] = {}
     for placed in orders:

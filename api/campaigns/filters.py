@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import Q
 
 from api.campaigns.enums import CampaignChannel, CampaignStatus, CostKind, CostSource, TouchpointKind
 from api.campaigns.models import (
@@ -26,8 +27,6 @@ class CampaignFilter(django_filters.FilterSet):
         fields = ["channel", "status", "objective"]
 
     def search(self, queryset, name, value):
-        from django.db.models import Q
-
         return queryset.filter(Q(name__icontains=value) | Q(code__icontains=value))
 
 

@@ -1,9 +1,13 @@
-"""Reads of the campaigns app: campaigns by code, tracking links, touchpoints, messaging windows."""
+"""Reads of the campaigns app: campaigns by code, tracking links, touchpoints, messaging windows, costs.
+
+Touch windows and the touch-channel rule other apps read live in ``api.campaigns.touches``.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +27,8 @@ from api.campaigns.models import (
     PageAudienceDay,
     Touchpoint,
 )
+from api.contacts.enums import Channel
+from api.contacts.registry import TimelineEvent
 
 # What Telegram accepts in a deep-link start parameter, and Messenger in a ref: letters, digits, _ and -.
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{3,32}$")
@@ -118,6 +124,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
 
 
 def whatsapp_prefill_text(code: str) -> str:
+    """The prefilled text of the WhatsApp click-to-chat link of ``code`` (``WHATSAPP_PREFILL_TEXT``)."""
     return conf.WHATSAPP_PREFILL_TEXT.replace("{code}", code)
 
 
@@ -160,9 +167,9 @@ def messaging_window_until(*, contact_id: int, channel: str, now: datetime | Non
     Reads touchpoints only; returns None when the window is already closed or never opened.
     """
     now = now or timezone.now()
-    if channel == "messenger":
+    if channel == Channel.MESSENGER:
         horizon = CTM_AD_WINDOW
-    elif channel == "whatsapp":
+    elif channel == Channel.WHATSAPP:
         horizon = WHATSAPP_WINDOW
     else:
         return None
@@ -171,7 +178,7 @@ def messaging_window_until(*, contact_id: int, channel: str, now: datetime | Non
               .values_list("occurred_at", "details"))
     best: datetime | None = None
     for occurred_at, details in recent:
-        if channel == "messenger":
+        if channel == Channel.MESSENGER:
             span = CTM_AD_WINDOW if (details or {}).get("ctm_ad") else MESSENGER_WINDOW
         else:
             span = WHATSAPP_WINDOW
@@ -194,8 +201,6 @@ def touchpoints_for_contact(contact_id: int, until: datetime | None = None) -> l
 
 def touchpoint_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
     """Timeline source for contacts: the contact's touchpoints, newest first, ``at <= before``."""
-    from api.contacts.registry import TimelineEvent
-
     qs = Touchpoint.objects.filter(contact_id=contact_id).select_related("campaign")
     if before is not None:
         qs = qs.filter(occurred_at__lte=before)
@@ -224,6 +229,7 @@ def facebook_campaign_list(*, mapped: bool | None = None) -> QuerySet[FacebookCa
 
 
 def page_audience_list(*, metric: str | None = None) -> QuerySet[PageAudienceDay]:
+    """The stored daily values of the Page metrics, of ``metric`` only when given."""
     qs = PageAudienceDay.objects.all()
     if metric:
         qs = qs.filter(metric=metric)
@@ -231,12 +237,72 @@ def page_audience_list(*, metric: str | None = None) -> QuerySet[PageAudienceDay
 
 
 def touchpoint_exists(provider_event_id: str) -> bool:
+    """Whether the provider event ``provider_event_id`` is already stored as a touchpoint."""
     return Touchpoint.objects.filter(provider_event_id=provider_event_id).exists()
 
 
 def costs_query(*, campaign_id: int | None = None) -> QuerySet[CampaignCost]:
+    """Costs with their campaign, of ``campaign_id`` only when given."""
     qs = CampaignCost.objects.select_related("campaign")
     if campaign_id is not None:
         qs = qs.filter(campaign_id=campaign_id)
     return qs
 
+
+
+def touchpoints_export(contact_id: int) -> list[dict[str, Any]]:
+    """The contact's touchpoints for its privacy export (contacts' registry), oldest first."""
+    return [
+        {"id": t.pk, "campaign": t.campaign.code if t.campaign else None, "channel": t.channel, "kind": t.kind,
+         "occurred_at": t.occurred_at.isoformat(), "details": t.details}
+        for t in Touchpoint.objects.filter(contact_id=contact_id).select_related("campaign").order_by("occurred_at")
+    ]
+
+
+# --- what other apps read of campaigns and their costs ----------------------------------------------------
+
+
+def campaign_labels(*, campaign_ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
+    """``{campaign_id: {"pk", "code", "name", "channel"}}`` of the given campaigns (None and unknown ids skipped)."""
+    wanted = {i for i in campaign_ids if i is not None}
+    return {c["pk"]: dict(c) for c in Campaign.objects.filter(pk__in=wanted).values("pk", "code", "name", "channel")}
+
+
+def campaigns_by_code(*, codes: Iterable[str | None]) -> dict[str, tuple[int, str]]:
+    """``{CODE: (campaign_id, campaign channel)}`` for the tracking codes and coupon codes among ``codes``.
+
+    Codes are compared like ``normalize_code`` does (trimmed, upper case); a campaign's tracking
+    code wins over a coupon with the same code. Unknown and empty codes are left out. Two queries.
+    """
+    wanted = {normalize_code(c) for c in codes if c and c.strip()}
+    if not wanted:
+        return {}
+    found = {code: (pk, channel) for code, pk, channel in
+             Campaign.objects.filter(code__in=wanted).values_list("code", "pk", "channel")}
+    for code, pk, channel in Coupon.objects.filter(code__in=wanted - set(found)).values_list(
+            "code", "campaign_id", "campaign__channel"):
+        found[code] = (pk, channel)
+    return found
+
+
+def costs_per_campaign_day(*, since: date, until: date) -> list[tuple[int, str, date, int]]:
+    """Costs summed per campaign and day, ``since <= day < until``: ``[(campaign_id, channel, day, amount_xaf)]``.
+
+    ``channel`` is the campaign's; days are business days (a cost's ``day``). In no order.
+    """
+    rows = (CampaignCost.objects.filter(day__gte=since, day__lt=until)
+            .values("campaign_id", "campaign__channel", "day").annotate(amount=Sum("amount_xaf")).order_by()
+            .values_list("campaign_id", "campaign__channel", "day", "amount"))
+    return [(campaign_id, channel, day, int(amount or 0)) for campaign_id, channel, day, amount in rows]
+
+
+def costs_per_channel(*, since: date | None = None, until: date | None = None) -> dict[str, int]:
+    """Costs summed per campaign channel: ``{channel: amount_xaf}``, of ``since <= day < until`` when given."""
+    qs = CampaignCost.objects.all()
+    if since is not None:
+        qs = qs.filter(day__gte=since)
+    if until is not None:
+        qs = qs.filter(day__lt=until)
+    return {channel: int(amount or 0) for channel, amount in
+            qs.values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
+            .values_list("campaign__channel", "amount")}

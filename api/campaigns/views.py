@@ -8,7 +8,6 @@ from typing import Any
 
 import segno
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -56,6 +55,7 @@ from api.campaigns.serializers import (
 from api.common.errors import NotFoundError
 from api.common.exceptions import error_body
 from api.common.serializers import ErrorSerializer
+from integrations.meta import verify_challenge, verify_signature
 
 TAGS = ["campaigns"]
 
@@ -515,11 +515,7 @@ class FacebookSyncView(APIView):
                    examples=[OpenApiExample("Queued", response_only=True, status_codes=["202"],
                                             value={"queued": ["facebook_ads", "facebook_page"]})])
     def post(self, request: Request) -> Response:
-        from workers.tasks.campaigns import facebook_ads_sync, facebook_page_sync
-
-        transaction.on_commit(lambda: facebook_ads_sync.delay())
-        transaction.on_commit(lambda: facebook_page_sync.delay())
-        return Response({"queued": ["facebook_ads", "facebook_page"]}, status=status.HTTP_202_ACCEPTED)
+        return Response({"queued": services.facebook_sync_request()}, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Meta webhooks ---------------------------------------------------------------------------------------------------
@@ -545,8 +541,6 @@ class MetaWebhookView(APIView):
         examples=[OpenApiExample("Challenge", value="1158201444", response_only=True)],
     )
     def get(self, request: Request) -> HttpResponse:
-        from integrations.meta import verify_challenge
-
         challenge = verify_challenge(request.query_params, settings.META_VERIFY_TOKEN)
         if challenge is None:
             return _forbidden("Verification failed.")
@@ -562,8 +556,6 @@ class MetaWebhookView(APIView):
                                  value={"recorded": 1, "duplicate": 0, "ignored": 0, "failed": 0})],
     )
     def post(self, request: Request) -> HttpResponse:
-        from integrations.meta import verify_signature
-
         raw = request.body  # the exact bytes Meta signed, read before any parsing
         if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), settings.META_APP_SECRET):
             return _forbidden("Invalid signature.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample
+
 ERROR_SCHEMA = {
     "type": "object",
     "description": "The common error shape of every 4xx and 5xx answer.",
@@ -89,3 +91,13 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                                                                 "#/components/schemas/Error_"):
                         media.setdefault("examples", _error_response(status)["content"]["application/json"]["examples"])
     return result
+
+
+def response_example(value: Any, name: str = "Answer", status_codes: list[str] | None = None) -> OpenApiExample:
+    """An OpenAPI example of a response body (default: the 200 answer); the one way views write one."""
+    return OpenApiExample(name, value=value, response_only=True, status_codes=status_codes or ["200"])
+
+
+def request_example(value: Any, name: str = "Request") -> OpenApiExample:
+    """An OpenAPI example of a request body; the one way views write one."""
+    return OpenApiExample(name, value=value, request_only=True)

@@ -7,6 +7,8 @@ class ContactsConfig(AppConfig):
     label = "contacts"
 
     def ready(self) -> None:
+        # Imported here, not at the top: these modules import the models, which Django loads only
+        # after every app config is created.
         from api.common.demo import register_demo_seeder
         from api.contacts.demo import seed_contacts
         from api.contacts.registry import register_timeline_source

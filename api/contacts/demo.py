@@ -56,8 +56,22 @@ def _phone(rng: random.Random, used: set[str]) -> str:
 
 def seed_contacts(*, rng: random.Random, stdout: Any = None, count: int = 2000) -> str:
     """Create ``count`` contacts (plus ~40 near-duplicates), their tags, notes, consents and tasks."""
-    now = timezone.now()
     used: set[str] = {p for p in Contact.objects.exclude(phone=None).values_list("phone", flat=True) if p}
+    contacts, created_at = _people(rng, used, count)
+    _add_twins(rng, used, contacts, created_at, count)
+    Contact.objects.bulk_create(contacts, batch_size=500)
+    for contact, at in zip(contacts, created_at, strict=True):
+        contact.created_at = at
+    Contact.objects.bulk_update(contacts, ["created_at"], batch_size=500)
+    links = _seed_tags(rng, contacts)
+    notes, consents, tasks = _seed_records(rng, contacts, created_at)
+    return (f"{len(contacts)} contacts ({len(contacts) - count} near-duplicates), {links} tags, "
+            f"{notes} notes, {consents} consents, {tasks} tasks")
+
+
+def _people(rng: random.Random, used: set[str], count: int) -> tuple[list[Contact], list[Any]]:
+    """``count`` made-up people (unsaved) and the time each was met."""
+    now = timezone.now()
     emails_used: set[str] = set()
     cities = list(CITIES)
     contacts: list[Contact] = []
@@ -91,8 +105,13 @@ def seed_contacts(*, rng: random.Random, stdout: Any = None, count: int = 2000) 
             last_seen_at=now - timedelta(days=rng.randrange(0, 300)) if rng.random() < 0.7 else None,
         ))
         created_at.append(now - timedelta(days=rng.randrange(1, 730), minutes=rng.randrange(1440)))
+    return contacts, created_at
 
-    # Near-duplicates: the same person met twice (a fair, then WhatsApp; a new number).
+
+def _add_twins(rng: random.Random, used: set[str], contacts: list[Contact], created_at: list[Any],
+               count: int) -> None:
+    """Near-duplicates: the same person met twice (a fair, then WhatsApp; a new number)."""
+    now = timezone.now()
     for i in range(40):
         original = contacts[rng.randrange(count)]
         twin = Contact(name=original.name, first_name=original.first_name, last_name=original.last_name,
@@ -108,11 +127,9 @@ def seed_contacts(*, rng: random.Random, stdout: Any = None, count: int = 2000) 
         contacts.append(twin)
         created_at.append(now - timedelta(days=rng.randrange(1, 60)))
 
-    Contact.objects.bulk_create(contacts, batch_size=500)
-    for contact, at in zip(contacts, created_at, strict=True):
-        contact.created_at = at
-    Contact.objects.bulk_update(contacts, ["created_at"], batch_size=500)
 
+def _seed_tags(rng: random.Random, contacts: list[Contact]) -> int:
+    """Up to three tags per contact; returns how many links."""
     tags = {name: tag for name in TAGS for tag in [Tag.objects.get_or_create(name=name)[0]]}
     through = Contact.tags.through
     links = []
@@ -120,7 +137,12 @@ def seed_contacts(*, rng: random.Random, stdout: Any = None, count: int = 2000) 
         for name in rng.sample(TAGS, rng.choice([0, 1, 1, 2, 3])):
             links.append(through(contact_id=contact.pk, tag_id=tags[name].pk))
     through.objects.bulk_create(links, ignore_conflicts=True, batch_size=1000)
+    return len(links)
 
+
+def _seed_records(rng: random.Random, contacts: list[Contact], created_at: list[Any]) -> tuple[int, int, int]:
+    """Notes, WhatsApp consents (with their timeline events) and a few tasks; returns their counts."""
+    now = timezone.now()
     staff = get_user_model().objects.filter(is_staff=True).order_by("pk").first()
     notes, events, consents, tasks = [], [], [], []
     for contact, at in zip(contacts, created_at, strict=True):
@@ -146,5 +168,4 @@ def seed_contacts(*, rng: random.Random, stdout: Any = None, count: int = 2000) 
     ContactEvent.objects.bulk_create(events, batch_size=1000)
     Consent.objects.bulk_create(consents, batch_size=1000)
     FollowUpTask.objects.bulk_create(tasks)
-    return (f"{len(contacts)} contacts ({len(contacts) - count} near-duplicates), {len(links)} tags, "
-            f"{len(notes)} notes, {len(consents)} consents, {len(tasks)} tasks")
+    return len(notes), len(consents), len(tasks)

@@ -124,6 +124,8 @@ def timeline_sources() -> dict[str, TimelineSource]:
 
 def register_contact_grouping(grouping: ContactGrouping) -> None:
     """Offer ``grouping`` as a contact-list filter and a nurture audience key."""
+    # A cycle broken here: filters imports this module for ``ContactGrouping`` (and the selectors,
+    # which import the registry); groupings are registered from ``ready()``, long after both loaded.
     from api.contacts.filters import add_grouping_filter
 
     _GROUPINGS[grouping.name] = grouping

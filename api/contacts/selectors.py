@@ -6,7 +6,8 @@ import base64
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -17,8 +18,9 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from api.common.businesstime import business_today, day_bounds
 from api.common.errors import ApplicationError, NotFoundError, field_error
-from api.contacts.enums import Channel
+from api.contacts.enums import Channel, LifecycleStage
 from api.contacts.models import Consent, Contact, ContactEvent, ContactMerge, FollowUpTask, ImportJob
 from api.contacts.registry import TimelineEvent, contact_groupings, contact_relations, timeline_sources
 
@@ -40,9 +42,233 @@ CHANNEL_IDENTITY: dict[str, tuple[str, ...]] = {
 }
 
 
-def active_contacts() -> QuerySet[Contact]:
-    """Contacts that are neither merge tombstones nor erased."""
+# --- the published surface: what other apps read of the customer file ------------------------------
+# Other apps never read ``Contact`` (nor its table) themselves: they call these, so that what a
+# live contact is, and where a merged contact went, is decided here once.
+
+# Longest merge chain followed. A merge repoints the contacts already merged into its source at its
+# target, so a chain has one hop; the bound only guards against a corrupt file (a hand-edited cycle).
+MERGE_CHAIN_MAX_HOPS = 10
+
+
+def contacts_live() -> QuerySet[Contact]:
+    """The live contacts: neither merge tombstones (``merged_into``) nor erased (``erased_at``).
+
+    The one definition of a live contact; other apps compose it further (order, values, filters on
+    the fields they need) instead of writing the filter themselves.
+    """
     return Contact.objects.filter(merged_into__isnull=True, erased_at__isnull=True)
+
+
+def contact_id_resolve(contact_id: int) -> int | None:
+    """The contact that ``contact_id`` stands for today: itself, or the survivor of its merge chain.
+
+    None when there is no such contact, or when the chain is longer than ``MERGE_CHAIN_MAX_HOPS`` or
+    loops (neither happens through ``contact_merge``). The survivor may be erased: callers that need a
+    live contact check ``contact_is_live``. One query per hop (one in practice).
+    """
+    seen: set[int] = set()
+    current = contact_id
+    for _hop in range(MERGE_CHAIN_MAX_HOPS + 1):
+        row = Contact.objects.filter(pk=current).values_list("pk", "merged_into_id").first()
+        if row is None:
+            return None
+        merged_into = row[1]
+        if merged_into is None:
+            return current
+        seen.add(current)
+        if merged_into in seen:
+            return None  # a cycle
+        current = merged_into
+    return None
+
+
+def contact_ids_resolve(contact_ids: Iterable[int]) -> dict[int, int]:
+    """``{contact_id: surviving contact id}`` for many contacts at once (``contact_id_resolve`` in bulk):
+    one query per hop for all of them. Unknown ids, too long chains and cycles are left out."""
+    pending = {cid: cid for cid in set(contact_ids)}  # asked id -> where its walk stands
+    resolved: dict[int, int] = {}
+    seen: dict[int, set[int]] = {cid: set() for cid in pending}
+    for _hop in range(MERGE_CHAIN_MAX_HOPS + 1):
+        if not pending:
+            break
+        rows = dict(Contact.objects.filter(pk__in=set(pending.values())).values_list("pk", "merged_into_id"))
+        following: dict[int, int] = {}
+        for asked, current in pending.items():
+            if current not in rows:
+                continue
+            merged_into = rows[current]
+            if merged_into is None:
+                resolved[asked] = current
+            elif merged_into not in seen[asked] and merged_into != asked:
+                seen[asked].add(current)
+                following[asked] = merged_into
+        pending = following
+    return resolved
+
+
+def contact_is_live(contact_id: int) -> bool:
+    """Whether ``contact_id`` is a live contact (not merged away, not erased)."""
+    return contacts_live().filter(pk=contact_id).exists()
+
+
+def contact_exists(contact_id: int) -> bool:
+    """Whether a contact row ``contact_id`` exists at all (merge tombstones and erased ones included)."""
+    return Contact.objects.filter(pk=contact_id).exists()
+
+
+def contact_live_get(contact_id: int) -> Contact | None:
+    """The live contact ``contact_id`` (for its identities, names, consent), or None when there is none,
+    or it was merged or erased. The merge chain is not followed: call ``contact_id_resolve`` first."""
+    return contacts_live().filter(pk=contact_id).first()
+
+
+def contact_find(contact_id: int) -> Contact | None:
+    """The contact row ``contact_id`` as it is (tombstones and erased ones too), without related rows;
+    None when there is none. ``contact_get`` is the same with tags and consents, 404 when missing."""
+    return Contact.objects.filter(pk=contact_id).first()
+
+
+def contact_id_by_telegram_chat(chat_id: str | int) -> int | None:
+    """The contact owning the Telegram chat ``chat_id`` (identities are unique and cleared on merge and
+    erase, so this is a live contact), or None."""
+    return Contact.objects.filter(telegram_chat_id=str(chat_id)).values_list("pk", flat=True).first()
+
+
+def contact_id_by_referral_code(code: str) -> int | None:
+    """The contact whose referral code is ``code`` (trimmed, case-insensitive), or None."""
+    return Contact.objects.filter(referral_code=code.strip().upper()).values_list("pk", flat=True).first()
+
+
+def contact_last_id_created_before(before: datetime) -> int:
+    """The highest id of the contacts created before ``before`` (0 when none): a starting cursor."""
+    return (Contact.objects.filter(created_at__lt=before).order_by("-id").values_list("id", flat=True).first()
+            or 0)
+
+
+def contacts_live_after_id(*, after_id: int, limit: int) -> list[Contact]:
+    """Up to ``limit`` live contacts with an id above ``after_id``, in id order (a cursor over new contacts)."""
+    return list(contacts_live().filter(pk__gt=after_id).order_by("id")[:limit])
+
+
+def contacts_created_between(*, start: datetime, end: datetime, include_merged: bool = False) -> QuerySet[Contact]:
+    """Contacts created in ``[start, end)``, for counts of new people (leads, funnel entries).
+
+    Erased contacts count (the person came, whatever they asked later); merge tombstones do not unless
+    ``include_merged`` (a duplicate of someone already counted). A QuerySet to aggregate further.
+    """
+    qs = Contact.objects.filter(created_at__gte=start, created_at__lt=end)
+    return qs if include_merged else qs.filter(merged_into__isnull=True)
+
+
+def contact_stage_moves_between(*, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """``(at, stage)`` of every lifecycle move recorded in ``[start, end)`` (from the timeline events)."""
+    moves = []
+    for at, data in ContactEvent.objects.filter(kind="lifecycle_changed", at__gte=start, at__lt=end).values_list(
+            "at", "data"):
+        stage = (data or {}).get("to")
+        if stage:
+            moves.append((at, stage))
+    return moves
+
+
+def contact_lifecycle_stage_counts() -> dict[str, int]:
+    """``{stage: count}`` of the contacts that are not merge tombstones (erased ones keep their stage)."""
+    return dict(Contact.objects.filter(merged_into__isnull=True).values("lifecycle_stage")
+                .annotate(n=Count("pk")).order_by().values_list("lifecycle_stage", "n"))
+
+
+@dataclass(frozen=True)
+class ContactLifecycle:
+    """A contact's lifecycle stage and whether staff locked it against automatic moves."""
+
+    stage: str
+    locked: bool
+
+
+def contact_lifecycle_get(contact_id: int) -> ContactLifecycle | None:
+    """The lifecycle stage of ``contact_id`` and its lock, or None when there is no such contact."""
+    row = Contact.objects.filter(pk=contact_id).values_list("lifecycle_stage", "lifecycle_stage_locked").first()
+    return None if row is None else ContactLifecycle(stage=row[0], locked=row[1])
+
+
+def contacts_inactive_candidates(*, cutoff: datetime) -> QuerySet[Contact]:
+    """Live contacts that may turn inactive: created and last seen before ``cutoff`` (or never seen),
+    stage not locked by staff and not inactive already. The caller excludes those with recent orders
+    or replies (ids it owns) and moves the rest."""
+    return (contacts_live().filter(created_at__lt=cutoff, lifecycle_stage_locked=False)
+            .exclude(lifecycle_stage=LifecycleStage.INACTIVE).exclude(last_seen_at__gte=cutoff))
+
+
+@dataclass(frozen=True)
+class ContactSummary:
+    """What reports and messages show of a contact."""
+
+    id: int
+    name: str
+    first_name: str
+    last_name: str
+    phone: str | None
+    segment: str
+    lifecycle_stage: str
+    referral_code: str
+
+
+def contact_summaries(contact_ids: Iterable[int]) -> dict[int, ContactSummary]:
+    """``{id: ContactSummary}`` of the given contacts (missing ids are left out); one query."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return {}
+    fields = ("pk", "name", "first_name", "last_name", "phone", "segment", "lifecycle_stage", "referral_code")
+    return {row[0]: ContactSummary(*row) for row in Contact.objects.filter(pk__in=ids).values_list(*fields)}
+
+
+def contact_segments(contact_ids: Iterable[int]) -> dict[int, str]:
+    """``{id: segment}`` of the given contacts (missing ids are left out)."""
+    ids = list(set(contact_ids))
+    return dict(Contact.objects.filter(pk__in=ids).values_list("pk", "segment")) if ids else {}
+
+
+def contact_referrer_id(contact_id: int) -> int | None:
+    """The id of the contact who referred ``contact_id``, or None."""
+    return Contact.objects.filter(pk=contact_id).values_list("referred_by_id", flat=True).first()
+
+
+def contact_ids_referred_by(referrer_id: int) -> list[int]:
+    """Ids of the contacts ``referrer_id`` referred (whoever arrived with their link or code)."""
+    return list(Contact.objects.filter(referred_by_id=referrer_id).values_list("pk", flat=True).order_by("pk"))
+
+
+def contact_referral_pairs() -> list[tuple[int, int]]:
+    """``(contact_id, referrer_id)`` of every contact that was referred by another."""
+    return list(Contact.objects.filter(referred_by__isnull=False).values_list("pk", "referred_by_id"))
+
+
+def contacts_merged_into(contact_ids: Iterable[int]) -> list[int]:
+    """Ids of the contacts that the merged ones among ``contact_ids`` were merged into (a merge keeps
+    ``merged_into`` pointing at the final survivor)."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return []
+    return sorted(set(Contact.objects.filter(pk__in=ids, merged_into__isnull=False)
+                      .values_list("merged_into_id", flat=True)))
+
+
+def contact_facts_sql() -> str:
+    """A parenthesised SELECT over the contacts, for set-based SQL of other apps (PostgreSQL fast paths).
+
+    Part of the published surface of the contacts app, like the functions above: another app joins
+    this relation and never names the contacts table or its columns. Its columns, one row per contact
+    (merge tombstones and erased ones included):
+
+    - ``contact_id`` (bigint): the contact's id;
+    - ``self_reported_source`` (text): what the person said brought them ('' when unknown);
+    - ``segment`` (text): the target segment (``Segment``);
+    - ``acquisition_channel`` (text): the channel the contact arrived through;
+    - ``merged_into_id`` (bigint, NULL unless merged): the surviving contact.
+    """
+    return (f"(SELECT id AS contact_id, self_reported_source, segment, acquisition_channel, merged_into_id "
+            f"FROM {Contact._meta.db_table})")
 
 
 def contact_get(contact_id: int) -> Contact:
@@ -57,7 +283,7 @@ def contact_get(contact_id: int) -> Contact:
 
 def contact_list() -> QuerySet[Contact]:
     """Active contacts with what the list shows, for the filter set of ``filters.ContactFilter``."""
-    return active_contacts().select_related("owner").prefetch_related("tags")
+    return contacts_live().select_related("owner").prefetch_related("tags")
 
 
 def contact_can_receive(contact_id: int, channel: str) -> tuple[bool, str]:
@@ -67,11 +293,8 @@ def contact_can_receive(contact_id: int, channel: str) -> tuple[bool, str]:
     ``opted_out``, ``no_identity``, ``no_consent``, ``consent_revoked``, ``unreachable``.
     A merge tombstone answers for the contact it was merged into.
     """
-    contact = Contact.objects.filter(pk=contact_id).first()
-    for _ in range(10):
-        if contact is None or contact.merged_into_id is None:
-            break
-        contact = Contact.objects.filter(pk=contact.merged_into_id).first()
+    resolved = contact_id_resolve(contact_id)
+    contact = None if resolved is None else Contact.objects.filter(pk=resolved).first()
     if contact is None:
         return False, "no_such_contact"
     if contact.erased_at:
@@ -118,7 +341,7 @@ def contacts_audience(filters: dict[str, Any]) -> QuerySet[Contact]:
     if unknown:
         raise ApplicationError(f"Unknown audience filter: {', '.join(sorted(unknown))}.", code="validation_error",
                                errors=[field_error(k, "Unknown audience filter.") for k in sorted(unknown)])
-    qs = active_contacts().filter(opted_out_at__isnull=True)
+    qs = contacts_live().filter(opted_out_at__isnull=True)
     for key in ("segment", "lifecycle_stage", "self_reported_source", "acquisition_channel"):
         values = _as_list(filters.get(key))
         if values:
@@ -229,7 +452,7 @@ def contact_duplicate_groups(*, limit: int = 100) -> list[dict[str, Any]]:
       another contact's phone).
     """
     groups: list[dict[str, Any]] = []
-    base = active_contacts()
+    base = contacts_live()
     name_city = (base.exclude(name="").exclude(city="").annotate(n=Lower("name"), c=Lower("city"))
                  .values("n", "c").annotate(count=Count("id")).filter(count__gt=1).order_by("n", "c")[:limit])
     for row in name_city:
@@ -299,15 +522,13 @@ def tasks_list(*, user: Any, mine: bool = False, due: str | None = None, done: b
     """Follow-up tasks. ``due``: ``today`` (open tasks due by the end of today, Africa/Douala,
     overdue included: a salesperson's day), ``overdue`` (open, due before now), ``upcoming``
     (open, due after today)."""
-    from api.contacts.services import business_day_bounds
-
     qs = FollowUpTask.objects.select_related("contact", "owner")
     if mine:
         qs = qs.filter(owner=user)
     if contact_id is not None:
         qs = qs.filter(contact_id=contact_id)
     if due:
-        start, end = business_day_bounds()
+        _start, end = day_bounds(business_today())
         qs = qs.filter(done_at__isnull=True)
         if due == "today":
             qs = qs.filter(due_at__lt=end)
@@ -324,6 +545,7 @@ def tasks_list(*, user: Any, mine: bool = False, due: str | None = None, done: b
 
 
 def import_job_get(job_id: int) -> ImportJob:
+    """The import job ``job_id`` without its file (404 when there is none)."""
     job = ImportJob.objects.defer("data").filter(pk=job_id).first()
     if job is None:
         raise NotFoundError(f"No import job #{job_id}.")

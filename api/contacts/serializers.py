@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -220,8 +221,6 @@ class ContactUpdateInputSerializer(_IdentityFields):
                                         help_text="true: staff checked the data now (sets last_verified_at).")
 
     def validate_owner_id(self, value: int | None) -> int | None:
-        from django.contrib.auth import get_user_model
-
         if value is not None and not get_user_model().objects.filter(pk=value, is_staff=True).exists():
             raise serializers.ValidationError("No staff user with this id.")
         return value

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.common.errors import ApplicationError, field_error
 from api.common.pagination import CreatedCursorPagination
 from api.common.serializers import ErrorSerializer
 from api.contacts import selectors, services
@@ -100,7 +101,7 @@ def _contact_data(contact_id: int) -> dict[str, Any]:
     return ContactOutputSerializer(selectors.contact_get(contact_id)).data
 
 
-class ContactListCreateApi(GenericAPIView):
+class ContactListCreateView(GenericAPIView):
     """List and search contacts, or create one."""
 
     filterset_class = ContactFilter
@@ -134,7 +135,7 @@ class ContactListCreateApi(GenericAPIView):
         return Response(_contact_data(contact.pk), status=status.HTTP_201_CREATED)
 
 
-class ContactUpsertApi(APIView):
+class ContactUpsertView(APIView):
     @extend_schema(summary="Find a contact by any identity and update it, or create it",
                    description="Identities: phone, email, whatsapp, telegram_chat_id, facebook_psid. When they "
                                "point to two different contacts: 409 `identity_conflict` naming both in "
@@ -154,7 +155,7 @@ class ContactUpsertApi(APIView):
                         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class ContactDetailApi(APIView):
+class ContactDetailView(APIView):
     @extend_schema(summary="Get a contact", responses=ContactOutputSerializer,
                    examples=[_response_example(_CONTACT)], tags=TAGS)
     def get(self, request: Request, contact_id: int) -> Response:
@@ -177,7 +178,7 @@ class ContactDetailApi(APIView):
         return Response(_contact_data(contact_id))
 
 
-class ContactMergeApi(APIView):
+class ContactMergeView(APIView):
     @extend_schema(summary="Merge another contact into this one",
                    description="Moves identities, notes, tags, consents, tasks and the rows of every app that "
                                "points to a contact; the merge is recorded on the timeline. 409 when either "
@@ -196,7 +197,7 @@ class ContactMergeApi(APIView):
                          "moved": merge.moved, "contact": _contact_data(contact_id)})
 
 
-class ContactTimelineApi(APIView):
+class ContactTimelineView(APIView):
     @extend_schema(summary="Timeline of a contact",
                    description="Everything that happened with this contact, newest first, from every app "
                                "(notes, merges, consents, stage moves, orders, messages…). Pass `next` back "
@@ -217,7 +218,7 @@ class ContactTimelineApi(APIView):
         return Response(TimelinePageSerializer({"next": next_cursor, "results": events}).data)
 
 
-class ContactNotesApi(APIView):
+class ContactNotesView(APIView):
     @extend_schema(summary="Notes of a contact", responses=NoteOutputSerializer(many=True),
                    examples=[_response_example([{"id": 4, "contact_id": 42, "author": "staff",
                                                  "text": "Aime le sirop de gingembre", "created_at":
@@ -241,7 +242,7 @@ class ContactNotesApi(APIView):
         return Response(NoteOutputSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
-class ContactConsentApi(APIView):
+class ContactConsentView(APIView):
     @extend_schema(summary="Grant or revoke consent on a channel",
                    request=ConsentInputSerializer, responses=ConsentOutputSerializer,
                    examples=[_request_example({"channel": "whatsapp", "action": "grant",
@@ -257,7 +258,7 @@ class ContactConsentApi(APIView):
         return Response(ConsentOutputSerializer(consent).data)
 
 
-class ContactCanReceiveApi(APIView):
+class ContactCanReceiveView(APIView):
     @extend_schema(summary="May this contact receive marketing on a channel now?",
                    parameters=[OpenApiParameter("channel", str, required=True, description="e.g. whatsapp")],
                    responses=CanReceiveSerializer,
@@ -270,7 +271,7 @@ class ContactCanReceiveApi(APIView):
         return Response({"channel": channel, "allowed": allowed, "reason": reason})
 
 
-class ContactOptOutApi(APIView):
+class ContactOptOutView(APIView):
     @extend_schema(summary="Opt the contact out of all marketing",
                    request=OptOutInputSerializer, responses=ContactOutputSerializer,
                    examples=[_request_example({"how": "a répondu STOP sur WhatsApp"}),
@@ -283,7 +284,7 @@ class ContactOptOutApi(APIView):
         return Response(_contact_data(contact_id))
 
 
-class ContactPrivacyExportApi(APIView):
+class ContactPrivacyExportView(APIView):
     @extend_schema(summary="Everything stored about this person (RGPD access request)",
                    description="The contact, tags, consents, notes, events, tasks, merged contacts, and under "
                                "`related` what other apps store (orders, messages, touchpoints).",
@@ -297,7 +298,7 @@ class ContactPrivacyExportApi(APIView):
         return Response(selectors.contact_privacy_export(contact_id))
 
 
-class ContactEraseApi(APIView):
+class ContactEraseView(APIView):
     @extend_schema(summary="Erase the personal data of this person (right to be forgotten)",
                    description="Removes personal data, revokes consents, keeps orders with amounts (anonymized), "
                                "and remembers a one-way hash of the identities so that a later import does not "
@@ -312,7 +313,7 @@ class ContactEraseApi(APIView):
         return Response(_contact_data(contact_id))
 
 
-class ContactDuplicatesApi(APIView):
+class ContactDuplicatesView(APIView):
     @extend_schema(summary="Likely duplicates to merge",
                    description="Groups with the same name and city, or phone numbers whose last 8 digits match.",
                    responses=DuplicateListSerializer,
@@ -324,7 +325,7 @@ class ContactDuplicatesApi(APIView):
         return Response({"results": DuplicateGroupSerializer(groups, many=True).data})
 
 
-class ContactStaleApi(GenericAPIView):
+class ContactStaleView(GenericAPIView):
     queryset = Contact.objects.none()  # for the schema; the selector gives the rows
     pagination_class = CreatedCursorPagination
     serializer_class = ContactOutputSerializer
@@ -339,7 +340,7 @@ class ContactStaleApi(GenericAPIView):
         return self.get_paginated_response(ContactOutputSerializer(page, many=True).data)
 
 
-class ContactExportCsvApi(GenericAPIView):
+class ContactExportCsvView(GenericAPIView):
     filterset_class = ContactFilter
     pagination_class = None
 
@@ -357,7 +358,7 @@ class ContactExportCsvApi(GenericAPIView):
         return response
 
 
-class ImportJobCreateApi(APIView):
+class ImportJobCreateView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(summary="Upload a CSV of contacts to import",
@@ -382,7 +383,7 @@ class ImportJobCreateApi(APIView):
                         status=status.HTTP_202_ACCEPTED)
 
 
-class ImportJobDetailApi(APIView):
+class ImportJobDetailView(APIView):
     @extend_schema(summary="Progress and error report of an import",
                    responses=ImportJobOutputSerializer, examples=[_response_example(_IMPORT_JOB)], tags=TAGS)
     def get(self, request: Request, job_id: int) -> Response:
@@ -393,7 +394,7 @@ class _TaskPagination(CreatedCursorPagination):
     ordering = ("due_at", "id")
 
 
-class TaskListCreateApi(GenericAPIView):
+class TaskListCreateView(GenericAPIView):
     queryset = FollowUpTask.objects.none()  # for the schema; the selector gives the rows
     pagination_class = _TaskPagination
     serializer_class = TaskOutputSerializer
@@ -426,8 +427,6 @@ class TaskListCreateApi(GenericAPIView):
 def _staff_user(user_id: int | None) -> Any:
     if user_id is None:
         return None
-    from api.common.errors import ApplicationError, field_error
-
     user = get_user_model().objects.filter(pk=user_id, is_staff=True).first()
     if user is None:
         raise ApplicationError("No staff user with this id.", code="validation_error",
@@ -435,7 +434,7 @@ def _staff_user(user_id: int | None) -> Any:
     return user
 
 
-class TaskDetailApi(APIView):
+class TaskDetailView(APIView):
     @extend_schema(summary="Update a follow-up task (outcome, done, new due date)",
                    request=TaskUpdateInputSerializer, responses=TaskOutputSerializer,
                    examples=[_request_example({"done": True, "outcome": "Commande de 6 coffrets pour décembre"}),

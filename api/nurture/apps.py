@@ -7,6 +7,9 @@ class NurtureConfig(AppConfig):
     verbose_name = "Nurture"
 
     def ready(self) -> None:
+        """Register nurture with the other apps: demo seeder, contact relations, timeline sources, order listener."""
+        # Imported here, not at the top: these modules import models, which Django allows only once
+        # every app is loaded, i.e. in ready().
         from api.common.demo import register_demo_seeder
         from api.contacts.registry import register_contact_relation, register_timeline_source
         from api.nurture import selectors, services
@@ -22,4 +25,4 @@ class NurtureConfig(AppConfig):
         register_contact_relation(ScoreEvent, "contact", label="nurture_score_events")
         register_timeline_source("nurture", selectors.outbound_timeline)
         register_timeline_source("nurture_enrollments", selectors.enrollment_timeline)
-        register_order_listener(services.order_event_handle)
+        register_order_listener("nurture", services.order_event_handle)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.utils import timezone
-
+from api.common.businesstime import business_today, business_tz
+from api.contacts.enums import Segment
 from api.nurture.enums import Purpose
 from api.nurture.models import Broadcast, Sequence
 from api.nurture.services import broadcast_create, sequence_create
@@ -50,10 +48,10 @@ def seed_nurture(*, rng: Any, stdout: Any = None) -> str:
             sequence_create(name=name, purpose=purpose, steps=_steps(rows), stop_on_order=purpose != Purpose.AFTER_SALE)
             made.append(name)
     if not Broadcast.objects.filter(name="Coffrets de fin d'année").exists():
-        tz = ZoneInfo(settings.BUSINESS_TIME_ZONE)
-        tomorrow = timezone.now().astimezone(tz).date() + _DAY
+        tz = business_tz()
+        tomorrow = business_today() + _DAY
         broadcast_create(name="Coffrets de fin d'année", text="{first_name}, nos coffrets de fin d'année sont "
-                         "arrivés 🎁 Réservez le vôtre en répondant ici.", audience={"segment": ["host", "reseller"]},
+                         "arrivés 🎁 Réservez le vôtre en répondant ici.", audience={"segment": [Segment.HOST, Segment.RESELLER]},
                          send_at=datetime.combine(tomorrow, datetime.min.time().replace(hour=10), tzinfo=tz))
         made.append("broadcast")
     return f"{len(made)} created ({', '.join(made) or 'already there'})"

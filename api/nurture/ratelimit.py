@@ -16,12 +16,18 @@ could exceed by a few messages.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from django.conf import settings
+from django.db import connection
 
 from api.nurture import conf
 
@@ -144,8 +150,6 @@ class RedisRateLimiter:
     """Token buckets in Redis, shared by every worker; one Lua script per acquire."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        import redis
-
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._redis.register_script(_LUA)
         self._prefix = prefix
@@ -185,9 +189,6 @@ class SqliteRateLimiter:
         self._local = threading.local()
 
     def _conn(self) -> Any:
-        import os
-        import sqlite3
-
         held = getattr(self._local, "held", None)
         if held is None or held[0] != os.getpid():  # one connection per thread, never across a fork
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
@@ -237,9 +238,6 @@ class SqliteRateLimiter:
 
     def drop(self) -> None:
         """Close this thread's connection and delete the file (tests and benchmarks, on their scratch data)."""
-        import contextlib
-        import os
-
         held = getattr(self._local, "held", None)
         if held is not None:
             held[1].close()
@@ -272,10 +270,6 @@ def get_rate_limiter() -> RateLimiter:
 
 def sqlite_limiter_path() -> str:
     """The limiter file of the current database (processes sharing a database share it)."""
-    import hashlib
-
-    from django.db import connection
-
     digest = hashlib.sha256(str(connection.settings_dict["NAME"]).encode()).hexdigest()[:12]
     return str(settings.DATA_DIR / f"ratelimit-{digest}.sqlite3")
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db.models import Count, QuerySet
 
 from api.common.errors import NotFoundError
-from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence
+from api.contacts.registry import TimelineEvent
+from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, TelegramUpdate
+
+State = OutboundMessage.State
+# What a contact's timeline shows of the messages sent to them (queued and cancelled ones are not events).
+_TIMELINE_STATES = {State.SENT: "Message sent", State.FAILED: "Message failed", State.SKIPPED: "Message skipped"}
 
 
 def sequence_list() -> QuerySet[Sequence]:
+    """Every sequence with its steps, newest first."""
     return Sequence.objects.prefetch_related("steps").order_by("-created_at", "-id")
 
 
 def sequence_get(sequence_id: int) -> Sequence:
+    """One sequence with its steps (404 ``NotFoundError`` when there is none)."""
     sequence = sequence_list().filter(pk=sequence_id).first()
     if sequence is None:
         raise NotFoundError(f"No sequence #{sequence_id}.")
@@ -33,6 +39,7 @@ def outbound_list() -> QuerySet[OutboundMessage]:
 
 
 def outbound_get(message_id: int) -> OutboundMessage:
+    """One outbound message (404 ``NotFoundError`` when there is none)."""
     message = OutboundMessage.objects.filter(pk=message_id).first()
     if message is None:
         raise NotFoundError(f"No outbound message #{message_id}.")
@@ -40,10 +47,12 @@ def outbound_get(message_id: int) -> OutboundMessage:
 
 
 def broadcast_list() -> QuerySet[Broadcast]:
+    """Every broadcast, newest first (the model's ordering)."""
     return Broadcast.objects.all()
 
 
 def broadcast_get(broadcast_id: int) -> Broadcast:
+    """One broadcast (404 ``NotFoundError`` when there is none)."""
     broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
     if broadcast is None:
         raise NotFoundError(f"No broadcast #{broadcast_id}.")
@@ -54,24 +63,27 @@ def broadcast_progress(broadcast: Broadcast) -> dict[str, int]:
     """Messages of a broadcast by outcome: sent, skipped, failed, cancelled, pending, of total."""
     counts = dict(OutboundMessage.objects.filter(broadcast=broadcast).values_list("state")
                   .annotate(n=Count("id")).values_list("state", "n"))
-    pending = counts.get("scheduled", 0) + counts.get("sending", 0)
-    return {"total": broadcast.total, "sent": counts.get("sent", 0), "skipped": counts.get("skipped", 0),
-            "failed": counts.get("failed", 0), "cancelled": counts.get("cancelled", 0), "pending": pending}
+    pending = counts.get(State.SCHEDULED, 0) + counts.get(State.SENDING, 0)
+    return {"total": broadcast.total, "sent": counts.get(State.SENT, 0), "skipped": counts.get(State.SKIPPED, 0),
+            "failed": counts.get(State.FAILED, 0), "cancelled": counts.get(State.CANCELLED, 0), "pending": pending}
+
+
+def telegram_update_is_processed(update_id: int) -> bool:
+    """Whether the Telegram update ``update_id`` was already stored and applied (a redelivery)."""
+    return TelegramUpdate.objects.filter(update_id=update_id, processed_at__isnull=False).exists()
 
 
 # --- timeline sources (registered in apps.py) ----------------------------------------------------------
 
 
-def outbound_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
+def outbound_timeline(contact_id: int, before: datetime | None, limit: int) -> list[TimelineEvent]:
     """Messages sent, failed or skipped to a contact, at their last change."""
-    from api.contacts.registry import TimelineEvent
-
-    qs = OutboundMessage.objects.filter(contact_id=contact_id, state__in=["sent", "failed", "skipped"])
+    qs = OutboundMessage.objects.filter(contact_id=contact_id, state__in=list(_TIMELINE_STATES))
     if before is not None:
         qs = qs.filter(updated_at__lte=before)
     events = []
     for m in qs.order_by("-updated_at", "-id")[:limit]:
-        verb = {"sent": "Message sent", "failed": "Message failed", "skipped": "Message skipped"}[m.state]
+        verb = _TIMELINE_STATES[State(m.state)]
         summary = f"{verb} on {m.channel}" + (f" ({m.reason})" if m.reason else "") + f": {m.text[:120]}"
         events.append(TimelineEvent(at=m.updated_at, kind=f"message_{m.state}", summary=summary, source="nurture",
                                     ref=f"message:{m.pk:012d}",
@@ -80,10 +92,8 @@ def outbound_timeline(contact_id: int, before: datetime | None, limit: int) -> l
     return events
 
 
-def enrollment_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
+def enrollment_timeline(contact_id: int, before: datetime | None, limit: int) -> list[TimelineEvent]:
     """Enrollments of a contact into sequences."""
-    from api.contacts.registry import TimelineEvent
-
     qs = Enrollment.objects.filter(contact_id=contact_id).select_related("sequence")
     if before is not None:
         qs = qs.filter(created_at__lte=before)

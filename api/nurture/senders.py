@@ -12,7 +12,11 @@ from typing import Any
 
 from django.conf import settings
 
+from api.contacts.enums import Channel
 from integrations.errors import NotConfigured, PermanentError
+from integrations.meta.messenger import MessengerClient
+from integrations.meta.whatsapp import WhatsAppClient
+from integrations.telegram import TelegramClient
 
 _local = threading.local()
 
@@ -29,8 +33,6 @@ def _cached(name: str, key: tuple, build: Any) -> Any:
 
 def telegram_client() -> Any:
     """The Telegram client of this thread, configured from ``TELEGRAM_*`` settings."""
-    from integrations.telegram import TelegramClient
-
     token, base = settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_BASE_URL
     if not token:
         raise NotConfigured("telegram: no bot token configured")
@@ -38,8 +40,7 @@ def telegram_client() -> Any:
 
 
 def messenger_client() -> Any:
-    from integrations.meta.messenger import MessengerClient
-
+    """The Messenger client of this thread, configured from ``META_*`` settings."""
     token, base = settings.META_PAGE_ACCESS_TOKEN, settings.META_GRAPH_BASE_URL
     if not token:
         raise NotConfigured("messenger: no page access token configured")
@@ -48,8 +49,7 @@ def messenger_client() -> Any:
 
 
 def whatsapp_client() -> Any:
-    from integrations.meta.whatsapp import WhatsAppClient
-
+    """The WhatsApp Cloud API client of this thread, configured from ``WHATSAPP_*`` and ``META_*`` settings."""
     token, number = settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID
     base = settings.META_GRAPH_BASE_URL
     if not token or not number:
@@ -65,7 +65,7 @@ def deliver(*, channel: str, recipient: str, text: str, image_url: str = "",
     Not idempotent on the provider's side: the caller records the attempt (state ``sending``)
     before calling, so that a crash in the middle is never followed by a blind resend.
     """
-    if channel == "telegram":
+    if channel == Channel.TELEGRAM:
         client = telegram_client()
         chat: int | str = int(recipient) if recipient.lstrip("-").isdigit() else recipient
         if image_url:
@@ -73,13 +73,13 @@ def deliver(*, channel: str, recipient: str, text: str, image_url: str = "",
         else:
             sent = client.send_message(chat, text, reply_markup=reply_markup)
         return str(sent.message_id)
-    if channel == "messenger":
+    if channel == Channel.MESSENGER:
         client = messenger_client()
         # UPDATE: a message the Page initiates inside the person's messaging window (checked before).
         if image_url:
             client.send_image(recipient, image_url, messaging_type="UPDATE")
         return str(client.send_text(recipient, text, messaging_type="UPDATE").message_id)
-    if channel == "whatsapp":
+    if channel == Channel.WHATSAPP:
         client = whatsapp_client()
         return str(client.send_text(recipient, text).message_id)
     raise PermanentError(f"no sender for channel {channel!r}")

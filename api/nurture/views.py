@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
@@ -17,10 +18,10 @@ from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
 from api.common.exceptions import error_body
+from api.common.schema import request_example, response_example
 from api.common.serializers import ErrorSerializer
 from api.nurture import selectors, services
 from api.nurture.filters import EnrollmentFilter, OutboundMessageFilter
-from api.nurture.models import TelegramUpdate
 from api.nurture.serializers import (
     BroadcastInputSerializer,
     BroadcastOutputSerializer,
@@ -32,17 +33,10 @@ from api.nurture.serializers import (
     SequenceUpdateSerializer,
     WebhookAckSerializer,
 )
+from integrations.telegram import secret_token_matches
 
 logger = logging.getLogger(__name__)
 TAGS = ["nurture"]
-
-
-def _req(value: Any, name: str = "Request") -> OpenApiExample:
-    return OpenApiExample(name, value=value, request_only=True)
-
-
-def _resp(value: Any, name: str = "Answer", codes: list[str] | None = None) -> OpenApiExample:
-    return OpenApiExample(name, value=value, response_only=True, status_codes=codes or ["200"])
 
 
 def _page(item: Any) -> dict[str, Any]:
@@ -87,7 +81,7 @@ _BROADCAST = {"id": 5, "name": "Coffrets de Noël", "text": "{first_name}, nos c
               "created_at": "2026-11-25T09:00:00+01:00", "cancelled_at": None}
 
 
-class TelegramWebhookApi(APIView):
+class TelegramWebhookView(APIView):
     """Telegram delivers bot updates here (``setWebhook`` with a secret token)."""
 
     authentication_classes: list = []
@@ -101,13 +95,11 @@ class TelegramWebhookApi(APIView):
                     "`duplicate: true`. A 500 makes Telegram deliver the update again.",
         request={"application/json": {"type": "object", "additionalProperties": True}},
         responses={200: WebhookAckSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
-        examples=[_req(_START_UPDATE, "/start with a campaign code"),
-                  _resp({"ok": True, "update_id": 815000101, "duplicate": False})],
+        examples=[request_example(_START_UPDATE, "/start with a campaign code"),
+                  response_example({"ok": True, "update_id": 815000101, "duplicate": False})],
         tags=["telegram"],
     )
     def post(self, request: Request) -> Response:
-        from integrations.telegram import secret_token_matches
-
         header = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
         if not secret_token_matches(header, settings.TELEGRAM_WEBHOOK_SECRET):
             # Answered here, not raised: the handler's rollback would hit an enclosing transaction
@@ -120,30 +112,28 @@ class TelegramWebhookApi(APIView):
                                        "update_id.", [field_error("update_id", "An integer is required.")]),
                             status=status.HTTP_400_BAD_REQUEST)
         update_id: int = payload["update_id"]
-        duplicate = TelegramUpdate.objects.filter(
-            update_id=update_id, processed_at__isnull=False).exists()
+        duplicate = selectors.telegram_update_is_processed(update_id)
         try:
             row = services.telegram_update_receive(payload=payload)
         except ApplicationError as exc:
             # A business refusal (e.g. an identity conflict) will not change on redelivery: keep it for staff.
-            TelegramUpdate.objects.filter(update_id=update_id).update(
-                error=f"refused: {exc.code}: {exc.message}"[:300])
+            services.telegram_update_refused(update_id=update_id, error=exc)
             logger.warning("telegram update %s refused: %s", update_id, exc.code)
             return Response({"ok": True, "update_id": update_id, "duplicate": False})
         except Exception as exc:
-            TelegramUpdate.objects.filter(update_id=update_id).update(error=exc.__class__.__name__)
+            services.telegram_update_failed(update_id=update_id, error=exc)
             raise
         return Response({"ok": True, "update_id": row.update_id, "duplicate": duplicate})
 
 
-class SequenceListCreateApi(GenericAPIView):
+class SequenceListCreateView(GenericAPIView):
     serializer_class = SequenceOutputSerializer
 
     def get_queryset(self):
         return selectors.sequence_list()
 
     @extend_schema(summary="List nurture sequences", responses=SequenceOutputSerializer(many=True),
-                   examples=[_resp(_page(_SEQUENCE))], tags=TAGS)
+                   examples=[response_example(_page(_SEQUENCE))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(SequenceOutputSerializer(page, many=True).data)
@@ -154,7 +144,7 @@ class SequenceListCreateApi(GenericAPIView):
                                "use `{first_name}`, `{name}`, `{salutation}`, `{referral_code}`; a contact's "
                                "preferred channel and hours win over the sequence's.",
                    request=SequenceInputSerializer, responses={201: SequenceOutputSerializer},
-                   examples=[_req(_SEQUENCE_IN), _resp(_SEQUENCE, codes=["201"])], tags=TAGS)
+                   examples=[request_example(_SEQUENCE_IN), response_example(_SEQUENCE, status_codes=["201"])], tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = SequenceInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -163,16 +153,16 @@ class SequenceListCreateApi(GenericAPIView):
                         status=status.HTTP_201_CREATED)
 
 
-class SequenceDetailApi(APIView):
+class SequenceDetailView(APIView):
     @extend_schema(summary="Get a nurture sequence", responses={200: SequenceOutputSerializer, **_ERR_404},
-                   examples=[_resp(_SEQUENCE)], tags=TAGS)
+                   examples=[response_example(_SEQUENCE)], tags=TAGS)
     def get(self, request: Request, sequence_id: int) -> Response:
         return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data)
 
     @extend_schema(summary="Change a nurture sequence's settings",
                    description="Steps are not edited here; messages already queued keep their text.",
                    request=SequenceUpdateSerializer, responses={200: SequenceOutputSerializer, **_ERR_404},
-                   examples=[_req({"is_active": False}), _resp({**_SEQUENCE, "is_active": False})], tags=TAGS)
+                   examples=[request_example({"is_active": False}), response_example({**_SEQUENCE, "is_active": False})], tags=TAGS)
     def patch(self, request: Request, sequence_id: int) -> Response:
         serializer = SequenceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -180,16 +170,14 @@ class SequenceDetailApi(APIView):
         return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data)
 
 
-class SequenceEnrollApi(APIView):
+class SequenceEnrollView(APIView):
     @extend_schema(summary="Enroll a contact in a sequence (staff trigger)",
                    description="Queues every step at once. 409 `not_enrolled` when the sequence is inactive, the "
                                "contact is already active in it, or has no channel that may be used now.",
                    request=EnrollInputSerializer,
                    responses={201: EnrollmentOutputSerializer, **_ERR_404, **_ERR_409},
-                   examples=[_req({"contact_id": 17}), _resp(_ENROLLMENT, codes=["201"])], tags=TAGS)
+                   examples=[request_example({"contact_id": 17}), response_example(_ENROLLMENT, status_codes=["201"])], tags=TAGS)
     def post(self, request: Request, sequence_id: int) -> Response:
-        from django.utils import timezone
-
         serializer = EnrollInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         enrollment = services.enrollment_create(sequence_id=sequence_id,
@@ -202,7 +190,7 @@ class SequenceEnrollApi(APIView):
         return Response(EnrollmentOutputSerializer(enrollment).data, status=status.HTTP_201_CREATED)
 
 
-class EnrollmentListApi(GenericAPIView):
+class EnrollmentListView(GenericAPIView):
     serializer_class = EnrollmentOutputSerializer
 
     filterset_class = EnrollmentFilter
@@ -211,29 +199,29 @@ class EnrollmentListApi(GenericAPIView):
         return selectors.enrollment_list()
 
     @extend_schema(summary="List enrollments",
-                   responses=EnrollmentOutputSerializer(many=True), examples=[_resp(_page(_ENROLLMENT))], tags=TAGS)
+                   responses=EnrollmentOutputSerializer(many=True), examples=[response_example(_page(_ENROLLMENT))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(EnrollmentOutputSerializer(page, many=True).data)
 
 
-class EnrollmentStopApi(APIView):
+class EnrollmentStopView(APIView):
     @extend_schema(summary="Stop an enrollment", description="Cancels its queued messages. Idempotent.",
                    request=None, responses={200: EnrollmentOutputSerializer, **_ERR_404},
-                   examples=[_resp({**_ENROLLMENT, "state": "stopped", "stopped_reason": "staff"})], tags=TAGS)
+                   examples=[response_example({**_ENROLLMENT, "state": "stopped", "stopped_reason": "staff"})], tags=TAGS)
     def post(self, request: Request, enrollment_id: int) -> Response:
         enrollment = services.enrollment_stop(enrollment_id=enrollment_id, reason="staff")
         return Response(EnrollmentOutputSerializer(enrollment).data)
 
 
-class BroadcastListCreateApi(GenericAPIView):
+class BroadcastListCreateView(GenericAPIView):
     serializer_class = BroadcastOutputSerializer
 
     def get_queryset(self):
         return selectors.broadcast_list()
 
     @extend_schema(summary="List broadcasts with their progress", responses=BroadcastOutputSerializer(many=True),
-                   examples=[_resp(_page(_BROADCAST))], tags=TAGS)
+                   examples=[response_example(_page(_BROADCAST))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(BroadcastOutputSerializer(page, many=True).data)
@@ -242,10 +230,10 @@ class BroadcastListCreateApi(GenericAPIView):
                    description="At `send_at` one message per audience contact is queued on their best channel; "
                                "consent, caps and windows are checked when each one is sent.",
                    request=BroadcastInputSerializer, responses={201: BroadcastOutputSerializer},
-                   examples=[_req(_BROADCAST_IN),
-                             _resp({**_BROADCAST, "state": "scheduled", "total": 0,
+                   examples=[request_example(_BROADCAST_IN),
+                             response_example({**_BROADCAST, "state": "scheduled", "total": 0,
                                     "progress": {"total": 0, "sent": 0, "skipped": 0, "failed": 0, "cancelled": 0,
-                                                 "pending": 0}}, codes=["201"])], tags=TAGS)
+                                                 "pending": 0}}, status_codes=["201"])], tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = BroadcastInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -253,25 +241,25 @@ class BroadcastListCreateApi(GenericAPIView):
         return Response(BroadcastOutputSerializer(broadcast).data, status=status.HTTP_201_CREATED)
 
 
-class BroadcastDetailApi(APIView):
+class BroadcastDetailView(APIView):
     @extend_schema(summary="Get a broadcast and its progress", responses={200: BroadcastOutputSerializer, **_ERR_404},
-                   examples=[_resp(_BROADCAST)], tags=TAGS)
+                   examples=[response_example(_BROADCAST)], tags=TAGS)
     def get(self, request: Request, broadcast_id: int) -> Response:
         return Response(BroadcastOutputSerializer(selectors.broadcast_get(broadcast_id)).data)
 
 
-class BroadcastCancelApi(APIView):
+class BroadcastCancelView(APIView):
     @extend_schema(summary="Cancel a broadcast",
                    description="Nothing more goes out; messages already sent stay sent. Idempotent.",
                    request=None, responses={200: BroadcastOutputSerializer, **_ERR_404},
-                   examples=[_resp({**_BROADCAST, "state": "cancelled", "cancelled_at": "2026-12-01T10:05:00+01:00"})],
+                   examples=[response_example({**_BROADCAST, "state": "cancelled", "cancelled_at": "2026-12-01T10:05:00+01:00"})],
                    tags=TAGS)
     def post(self, request: Request, broadcast_id: int) -> Response:
         broadcast = services.broadcast_cancel(broadcast_id=broadcast_id)
         return Response(BroadcastOutputSerializer(broadcast).data)
 
 
-class OutboundMessageListApi(GenericAPIView):
+class OutboundMessageListView(GenericAPIView):
     serializer_class = OutboundMessageOutputSerializer
 
     filterset_class = OutboundMessageFilter
@@ -282,18 +270,18 @@ class OutboundMessageListApi(GenericAPIView):
     @extend_schema(summary="List outbound messages",
                    description="Filter `reason=unknown_outcome` to review messages whose worker died during the "
                                "provider call (they are never resent automatically).",
-                   responses=OutboundMessageOutputSerializer(many=True), examples=[_resp(_page(_MESSAGE))], tags=TAGS)
+                   responses=OutboundMessageOutputSerializer(many=True), examples=[response_example(_page(_MESSAGE))], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(OutboundMessageOutputSerializer(page, many=True).data)
 
 
-class OutboundMessageRetryApi(APIView):
+class OutboundMessageRetryView(APIView):
     @extend_schema(summary="Send a failed message again",
                    description="For staff who checked that a `failed` message (e.g. `unknown_outcome`) did not "
                                "arrive. 409 when the message is not failed.",
                    request=None, responses={200: OutboundMessageOutputSerializer, **_ERR_404, **_ERR_409},
-                   examples=[_resp({**_MESSAGE, "state": "scheduled", "reason": "retried by staff",
+                   examples=[response_example({**_MESSAGE, "state": "scheduled", "reason": "retried by staff",
                                     "sent_at": None, "provider_message_id": ""})], tags=TAGS)
     def post(self, request: Request, message_id: int) -> Response:
         message = services.outbound_retry(message_id=message_id)

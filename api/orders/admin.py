@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 
 from api.orders import models, services
+from api.orders.enums import OrderEventDeliveryState
 
 
 class GiftBoxItemInline(admin.TabularInline):
@@ -59,7 +60,6 @@ class PartnerAdmin(admin.ModelAdmin):
         services.partner_api_keys_forget(partner_id=obj.pk)
 
 
-
 @admin.register(models.PartnerApiKey)
 class PartnerApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "partner", "name", "created_at", "last_used_at", "revoked_at"]
@@ -85,6 +85,31 @@ class ComplaintAdmin(admin.ModelAdmin):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ["id", "partner", "event", "state", "attempts", "next_attempt_at", "last_status_code"]
     list_filter = ["state", "event"]
+
+
+@admin.register(models.OrderEventDelivery)
+class OrderEventDeliveryAdmin(admin.ModelAdmin):
+    """Order events by listener: the failed ones are the list to watch (also counted in /api/v1/health)."""
+
+    list_display = ["id", "event", "listener", "state", "attempts", "next_attempt_at", "last_error", "delivered_at"]
+    list_filter = ["state", "listener"]
+    list_select_related = ["event"]
+    readonly_fields = ["event", "listener", "state", "attempts", "next_attempt_at", "last_error", "delivered_at",
+                       "created_at"]
+    actions = ["retry"]
+
+    @admin.action(description="Deliver the selected failed events again")
+    def retry(self, request: Any, queryset: Any) -> None:
+        for delivery_id in queryset.filter(state=OrderEventDeliveryState.FAILED).values_list("pk", flat=True):
+            services.order_event_delivery_retry(delivery_id=delivery_id)
+
+
+@admin.register(models.OrderEventRecord)
+class OrderEventRecordAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "order_id", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["order_id"]
+    readonly_fields = ["kind", "order_id", "payload", "created_at"]
 
 
 admin.site.register([models.Payment, models.Refund, models.Feedback])

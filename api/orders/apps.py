@@ -7,6 +7,7 @@ class OrdersConfig(AppConfig):
     label = "orders"
 
     def ready(self) -> None:
+        # Imported here, not at the top: Django imports this module before any app's models are loaded.
         from api.common.demo import register_demo_seeder
         from api.contacts.registry import register_contact_relation, register_timeline_source
         from api.orders import auth  # noqa: F401 - registers the Api-Key scheme with drf-spectacular

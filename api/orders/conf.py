@@ -5,7 +5,7 @@ Tests change them with ``monkeypatch.setattr(conf, "NAME", value)``.
 
 from __future__ import annotations
 
-from api.env import env_int, env_str
+from api.env import env_bool, env_int, env_str
 
 # Human order numbers: ``CF-2026-000123`` (prefix, business-time-zone year, counter).
 ORDER_NUMBER_PREFIX = env_str("ORDER_NUMBER_PREFIX", "CF")
@@ -33,3 +33,16 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50)
 # A claimed delivery whose worker died is tried again after this lease.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
+
+# Order events (``api.orders.events``): a failing listener is tried again after BASE * 2**(n-1)
+# seconds (jittered, at most MAX) and marked failed after MAX_ATTEMPTS attempts, about 1 h 40 min
+# of retries with the defaults. A claimed delivery whose worker died is claimed again after the lease.
+ORDER_EVENT_BACKOFF_BASE_SECONDS = env_int("ORDER_EVENT_BACKOFF_BASE_SECONDS", 10)
+ORDER_EVENT_BACKOFF_MAX_SECONDS = env_int("ORDER_EVENT_BACKOFF_MAX_SECONDS", 1800)
+ORDER_EVENT_MAX_ATTEMPTS = env_int("ORDER_EVENT_MAX_ATTEMPTS", 8)
+ORDER_EVENT_LEASE_SECONDS = env_int("ORDER_EVENT_LEASE_SECONDS", 120)
+ORDER_EVENT_BATCH_SIZE = env_int("ORDER_EVENT_BATCH_SIZE", 100)
+# Default of the Django setting of the same name (read at each event, so tests can change it): the
+# process that committed an order delivers its events right after the commit, as listeners always
+# ran; off, only workers deliver them (kicked after commit, beat as the fallback).
+ORDER_EVENTS_DELIVER_ON_COMMIT = env_bool("ORDER_EVENTS_DELIVER_ON_COMMIT", True)

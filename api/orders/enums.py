@@ -56,7 +56,6 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-
 class OrderEventKind(models.TextChoices):
     """What happened to an order, as told to other apps' listeners (``api.orders.events``)."""
 
@@ -65,3 +64,11 @@ class OrderEventKind(models.TextChoices):
     PAID = "paid", "Paid"
     REFUNDED = "refunded", "Refunded"
     FEEDBACK = "feedback", "Feedback"
+
+
+class OrderEventDeliveryState(models.TextChoices):
+    """Where one order event stands with one listener (``api.orders.events``)."""
+
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"

@@ -15,6 +15,8 @@ from django.utils import timezone
 from api.orders.enums import (
     ComplaintState,
     DeliveryState,
+    OrderEventDeliveryState,
+    OrderEventKind,
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
@@ -343,3 +345,44 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.partner_id} ({self.state})"
+
+
+class OrderEventRecord(models.Model):
+    """An order event (``api.orders.events.OrderEvent``), written in the transaction of the change.
+
+    ``order_id`` is a plain number, not a foreign key: the event is a fact about an order at a time
+    and outlives nothing it points at (orders are never deleted, but the row must not be either).
+    """
+
+    kind = models.CharField(max_length=30, choices=OrderEventKind.choices)
+    order_id = models.BigIntegerField(db_index=True)
+    payload = models.JSONField(help_text="The OrderEvent's fields, as JSON.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of order #{self.order_id}"
+
+
+class OrderEventDelivery(models.Model):
+    """One order event to hand to one listener, by the listener's stable key; claimed by workers."""
+
+    event = models.ForeignKey(OrderEventRecord, on_delete=models.CASCADE, related_name="deliveries")
+    listener = models.CharField(max_length=60, help_text="The key the listener registered with.")
+    state = models.CharField(max_length=20, choices=OrderEventDeliveryState.choices,
+                             default=OrderEventDeliveryState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=300, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "listener"], name="order_event_delivery_unique")]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="order_event_due_idx")]
+
+    def __str__(self) -> str:
+        return f"event #{self.event_id} -> {self.listener} ({self.state})"

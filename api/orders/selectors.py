@@ -15,14 +15,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
+from api.contacts.registry import TimelineEvent
 from api.orders import conf
-from api.orders.enums import ComplaintState, PaymentMethod
+from api.orders.enums import ComplaintState, OrderEventDeliveryState, PaymentMethod
 from api.orders.models import (
     Complaint,
     Feedback,
     GiftBox,
     GiftBoxItem,
     Order,
+    OrderEventDelivery,
     OrderLine,
     OrderStatusHistory,
     Partner,
@@ -233,8 +235,6 @@ def webhook_delivery_list(*, partner_id: int) -> QuerySet[WebhookDelivery]:
 
 def orders_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
     """Timeline source ``orders``: orders placed, status changes, gifts received, feedback and complaints."""
-    from api.contacts.registry import TimelineEvent
-
     def upto(qs: QuerySet, field: str) -> QuerySet:
         return qs.filter(**{f"{field}__lte": before}) if before is not None else qs
 
@@ -284,3 +284,20 @@ def gifts_received_export(contact_id: int) -> list[dict[str, Any]]:
     return [{"number": o.number, "created_at": o.created_at.isoformat(), "recipient_name": o.recipient_name,
              "delivery_address": o.delivery_address}
             for o in Order.objects.filter(recipient_id=contact_id).order_by("created_at")]
+
+
+# --- Order events: health ---------------------------------------------------------------------
+
+# A pending delivery this late (past its next attempt) means no worker or beat is delivering.
+ORDER_EVENTS_LATE_AFTER = timedelta(minutes=5)
+
+
+def order_event_deliveries_health(*, now: datetime | None = None) -> dict[str, Any]:
+    """How order events are flowing, for ``/api/v1/health``: ``ok`` is false while a delivery has
+    failed for good or a pending one is more than ``ORDER_EVENTS_LATE_AFTER`` late. Two counts."""
+    now = now or timezone.now()
+    failed = OrderEventDelivery.objects.filter(state=OrderEventDeliveryState.FAILED).count()
+    late = OrderEventDelivery.objects.filter(state=OrderEventDeliveryState.PENDING,
+                                             next_attempt_at__lt=now - ORDER_EVENTS_LATE_AFTER).count()
+    return {"ok": failed == 0 and late == 0, "failed": failed, "late": late}
+

@@ -24,6 +24,7 @@ from api.attribution import engine, services
 from api.attribution.engine import MODELS, SELF_REPORTED, UNKNOWN_CHANNEL, OrderFacts, Refund, Settings, Touch
 from api.attribution.enums import RunState
 from api.attribution.models import AttributionCredit
+from api.attribution.services import credits, inputs, inputs_pg, slices_pg, table_swap_pg
 from tests.attribution import factories as f
 
 # --- the engine against the original implementation -------------------------------------------------
@@ -38,7 +39,7 @@ class _Row:
 
 
 def _reference(order: OrderFacts, touches: list[Touch], models, conf: Settings) -> list[engine.Credit]:
-    """The engine as it was before the fast path (one model at a time, datetimes, dataclass rows)."""
+    """A reference engine written plainly: one model at a time, datetimes, dataclass rows."""
     window = engine.touches_in_window(touches, order.placed_at, conf.lookback)
     credits = []
     for model in models:
@@ -181,7 +182,7 @@ def test_a_full_run_replaces_the_table_and_gives_the_rows_of_the_batches():
             indexes = cursor.fetchall()
             cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
                            "ORDER BY 1", [table])
-            # The run's foreign key comes back NOT VALID (its rows are not checked: see _swap_tables).
+            # The run's foreign key comes back NOT VALID (its rows are not checked: see table_swap_pg).
             return indexes, [(name, definition.removesuffix(" NOT VALID") if "(run_id)" in definition else definition)
                              for name, definition in cursor.fetchall()]
 
@@ -220,10 +221,11 @@ def test_the_sql_reading_gives_the_facts_of_the_portable_reading():
     from api.contacts.models import Contact
 
     ids = list(Contact.objects.values_list("pk", flat=True))
-    portable = list(services._order_inputs(services._orm_facts(ids)))
+    portable = list(credits.order_inputs(inputs.read_facts(ids)))
     assert len(portable) == 5
-    assert list(services._order_inputs(services._pg_facts(ids))) == portable  # windows looked up per order
-    assert list(services._order_inputs(services._pg_facts(None))) == portable  # one join over every touch
+    assert list(credits.order_inputs(inputs.read_facts(None))) == portable  # everyone's
+    assert list(credits.order_inputs(inputs_pg.read_facts(ids))) == portable  # windows looked up per order
+    assert list(credits.order_inputs(inputs_pg.read_facts(None))) == portable  # one join over every touch
     channels = {touch[2] for inputs in portable for touch in inputs[7]}
     assert {"tasting", "telegram", "referral", "facebook_ads", "flyer"} <= channels
 
@@ -241,7 +243,7 @@ def test_a_full_run_that_fails_before_the_swap_leaves_the_old_credits(monkeypatc
     def killed(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "_swap_tables", killed)
+    monkeypatch.setattr(table_swap_pg, "swap_tables", killed)
     failed = services.attribution_run(full=True)
     assert failed.state == RunState.FAILED
     assert "worker killed" in failed.error
@@ -258,7 +260,7 @@ def test_the_slices_read_on_a_second_connection_give_the_rows_of_one_read(monkey
     # Outside any transaction of the caller: the slices are read in a thread, one contact range at a time.
     slices = []
 
-    class Reader(services._SliceReader):
+    class Reader(slices_pg.SliceReader):
         FIRST_SLICE = SLICE_ORDERS = 1  # a slice per contact here
 
         def __iter__(self):
@@ -266,7 +268,7 @@ def test_the_slices_read_on_a_second_connection_give_the_rows_of_one_read(monkey
                 slices.append(len(part[0].orders))
                 yield part
 
-    monkeypatch.setattr(services, "_SliceReader", Reader)
+    monkeypatch.setattr(slices_pg, "SliceReader", Reader)
     run = services.attribution_run(full=True)
     assert run.state == RunState.SUCCEEDED, run.error
     assert len(slices) > 2
@@ -285,7 +287,7 @@ def test_a_reader_that_fails_fails_the_run_and_leaves_the_old_credits(monkeypatc
     _data()
     assert services.attribution_run(full=True).state == RunState.SUCCEEDED
     before = _rows()
-    real_refunds = services._pg_refunds
+    real_refunds = inputs_pg.read_refunds
     calls = []
 
     def lost_connection(cursor, where, params):
@@ -294,11 +296,11 @@ def test_a_reader_that_fails_fails_the_run_and_leaves_the_old_credits(monkeypatc
             raise RuntimeError("reader lost its connection")
         return real_refunds(cursor, where, params)
 
-    class Reader(services._SliceReader):
+    class Reader(slices_pg.SliceReader):
         FIRST_SLICE = SLICE_ORDERS = 1
 
-    monkeypatch.setattr(services, "_SliceReader", Reader)
-    monkeypatch.setattr(services, "_pg_refunds", lost_connection)
+    monkeypatch.setattr(slices_pg, "SliceReader", Reader)
+    monkeypatch.setattr(inputs_pg, "read_refunds", lost_connection)
     failed = services.attribution_run(full=True)
     assert failed.state == RunState.FAILED
     assert "reader lost its connection" in failed.error

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from api.attribution import metrics
+from api.common import businesstime
 
 
 def test_weeks_start_on_monday_midnight_in_douala():
-    assert metrics.week_start(date(2026, 11, 22)) == date(2026, 11, 16)  # a Sunday
-    start, end = metrics.week_bounds(date(2026, 11, 16))
+    # The reports' weeks are the business weeks of api.common.businesstime.
+    assert businesstime.week_start(date(2026, 11, 22)) == date(2026, 11, 16)  # a Sunday
+    start, end = businesstime.week_bounds(date(2026, 11, 16))
     # Douala is UTC+1: the week starts on Sunday 23:00 UTC.
     assert start.astimezone(UTC) == datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
     assert end - start == timedelta(days=7)

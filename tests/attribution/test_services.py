@@ -11,6 +11,7 @@ from django.utils import timezone
 from api.attribution import conf, engine, services
 from api.attribution.enums import RunState
 from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward
+from api.attribution.services import credits, credits_pg
 from tests.attribution import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +126,8 @@ def test_a_failed_batch_keeps_the_old_credits_and_the_old_watermark(monkeypatch)
         raise RuntimeError("worker killed")
 
     # The crash comes after the delete, inside the batch transaction.
-    monkeypatch.setattr(services, "_insert_credits", crash)
+    monkeypatch.setattr(credits, "credits_insert", crash)
+    monkeypatch.setattr(credits_pg, "credits_insert", crash)
     failed = services.attribution_run()
     assert failed.state == RunState.FAILED
     assert "worker killed" in failed.error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.campaigns import services
+from api.contacts.services import contact_upsert
 
 
 @pytest.fixture
@@ -22,8 +23,6 @@ def make_campaign(db):
 
 @pytest.fixture
 def make_contact(db):
-    from api.contacts.services import contact_upsert
-
     def make(phone="+237699000001", **kwargs):
         return contact_upsert(phone=phone, **kwargs).contact
 

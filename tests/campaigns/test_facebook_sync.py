@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from api.campaigns import conf, services
 from api.campaigns.models import (
@@ -23,6 +24,8 @@ from api.campaigns.models import (
 from api.common.errors import ApplicationError
 from integrations.errors import RateLimited
 from tests.fakes.graph_server import FakeGraph
+from workers.tasks import campaigns as tasks
+from workers.tasks.campaigns import facebook_ads_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -153,10 +156,6 @@ def test_a_currency_without_rate_stops_the_sync_before_writing(meta_settings, ma
 
 
 def test_the_worker_task_runs_the_sync(meta_settings, make_campaign, monkeypatch):
-    from django.utils import timezone
-
-    from workers.tasks.campaigns import facebook_ads_sync
-
     # A short first range: one synchronous, paged read (no async report, no real sleeping).
     monkeypatch.setattr(conf, "FACEBOOK_ADS_BACKFILL_DAYS", 10)
     with FakeGraph(access_token="tok", campaigns=2, days=10, start=timezone.localdate() - timedelta(days=9)) as fake:
@@ -188,8 +187,6 @@ def test_syncs_do_nothing_until_configured(settings):
 
 
 def test_a_throttled_task_is_retried_after_the_wait_meta_asked_for(monkeypatch):
-    from workers.tasks import campaigns as tasks
-
     def throttled(**kwargs):
         raise RateLimited("meta: throttled", retry_after=180)
 

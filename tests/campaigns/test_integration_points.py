@@ -8,7 +8,11 @@ from datetime import date
 import pytest
 
 from api.campaigns import services
-from api.campaigns.models import Campaign, SyncCursor, Touchpoint
+from api.campaigns.demo import seed_campaigns
+from api.campaigns.models import Campaign, CampaignCost, SyncCursor, Touchpoint
+from api.contacts.registry import contact_relations, timeline_sources
+from api.contacts.services import contact_merge
+from api.orders.events import order_listeners
 from integrations.errors import PermanentError
 from tests.fakes.graph_server import FakeGraph
 
@@ -16,12 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_touchpoints_are_a_contact_relation_and_a_timeline_source():
-    from api.contacts.registry import contact_relations, timeline_sources
-    from api.orders.events import _LISTENERS
-
     assert any(r.model is Touchpoint and r.field_name == "contact" for r in contact_relations())
     assert "campaigns.touchpoint" in timeline_sources()
-    assert services.order_event_listener in _LISTENERS
+    assert order_listeners().get("campaigns") is services.order_event_listener
 
 
 def test_a_rejected_token_never_shows_in_errors(meta_settings, make_campaign):
@@ -39,8 +40,6 @@ def test_a_rejected_token_never_shows_in_errors(meta_settings, make_campaign):
 
 
 def test_the_demo_seeder_puts_touches_before_orders(make_contact):
-    from api.campaigns.demo import seed_campaigns
-
     for i in range(30):
         make_contact(phone=f"+23769900{i:04d}")
     summary = seed_campaigns(rng=random.Random(7))
@@ -48,14 +47,10 @@ def test_the_demo_seeder_puts_touches_before_orders(make_contact):
     assert Campaign.objects.filter(channel="facebook_ads").exists()
     assert Campaign.objects.filter(channel="tasting").exists()
     assert Touchpoint.objects.exists()
-    from api.campaigns.models import CampaignCost
-
     assert CampaignCost.objects.filter(kind="ads", source="synced").exists()
 
 
 def test_touchpoints_move_with_a_merge_and_later_touches_follow(make_contact):
-    from api.contacts.services import contact_merge
-
     target, source = make_contact("+237699000101"), make_contact("+237699000102")
     services.touchpoint_record(contact_id=source.pk, channel="whatsapp", kind="inbound_message")
     contact_merge(target_id=target.pk, source_id=source.pk)

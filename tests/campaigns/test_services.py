@@ -11,6 +11,8 @@ from django.utils import timezone
 from api.campaigns import conf, selectors, services
 from api.campaigns.models import CampaignCost, Touchpoint
 from api.common.errors import ApplicationError, ConflictError
+from api.contacts.models import Consent
+from api.orders.events import OrderEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -142,8 +144,6 @@ def test_sample_orders_cost_once_per_order(make_campaign):
 
 
 def test_the_order_listener_records_sample_costs(make_campaign):
-    from api.orders.events import OrderEvent
-
     make_campaign(code="FOIRE-DLA", channel="fair")
     event = OrderEvent(kind="created", order_id=3, order_number="CF-2026-0003", contact_id=1, status="pending",
                        previous_status=None, occurred_at=timezone.now(), total_xaf=0, is_sample=True,
@@ -154,8 +154,6 @@ def test_the_order_listener_records_sample_costs(make_campaign):
 
 
 def test_capture_makes_contact_consent_and_touchpoint(make_campaign):
-    from api.contacts.models import Consent
-
     campaign = make_campaign(code="FOIRE-DLA", channel="fair")
     result = services.capture_submit(
         name="Awa Ndjock", phone="699 12 34 56", segment="host", kind="fair_visit", campaign_code="foire-dla",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from api.campaigns.models import Touchpoint
+from api.campaigns.selectors import messaging_window_until
 from api.contacts.models import Contact
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +67,6 @@ def test_a_signed_body_whose_bytes_changed_is_refused(api_client, meta_settings)
 
 
 def test_messenger_message_makes_contact_and_opens_the_window(api_client, meta_settings):
-    from api.campaigns.selectors import messaging_window_until
-
     response = _post(api_client, _fixture("messenger_text_message.json"))
     assert response.status_code == 200
     assert response.json() == {"recorded": 1, "duplicate": 0, "ignored": 0, "failed": 0}
@@ -75,7 +75,7 @@ def test_messenger_message_makes_contact_and_opens_the_window(api_client, meta_s
     assert (touch.contact, touch.channel, touch.kind) == (contact, "messenger", "inbound_message")
     assert touch.provider_event_id == "messenger:m_1457764197618:41d102a3e1ae206a38"
     assert messaging_window_until(contact_id=contact.pk, channel="messenger",
-                                  now=touch.occurred_at) == touch.occurred_at + __import__("datetime").timedelta(hours=24)
+                                  now=touch.occurred_at) == touch.occurred_at + timedelta(hours=24)
 
 
 def test_a_replayed_webhook_adds_nothing(api_client, meta_settings):
@@ -100,10 +100,6 @@ def test_mme_referral_finds_the_campaign_by_ref(api_client, meta_settings, make_
 
 
 def test_click_to_messenger_ad_finds_the_campaign_and_opens_seven_days(api_client, meta_settings, make_campaign):
-    from datetime import timedelta
-
-    from api.campaigns.selectors import messaging_window_until
-
     campaign = make_campaign(code="FB-COFFRETS", facebook_ad_ids=["120210000000000042"])
     _post(api_client, _fixture("messenger_referral_ad.json"))  # ref "coffret-noel" is no campaign: ad id decides
     touch = Touchpoint.objects.get()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from api.contacts import services
 from api.contacts.models import Contact, ContactNote, ImportJob, ImportRowError
 from api.contacts.services import contact_erase, contact_upsert, import_job_create, import_job_run
+from api.contacts.services.imports import jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +105,7 @@ def test_a_killed_worker_resumes_where_it_stopped_without_duplicates(monkeypatch
     stopped = import_job_run(job_id=job.pk, batch_size=20, max_batches=2)
     assert (stopped.status, stopped.rows_done) == ("running", 40)
     # …then another one crashes in the middle of the third batch (rolled back as a whole)…
-    real_apply = services._import_apply_batch
+    real_apply = jobs.import_batch_apply
     calls = {"n": 0}
 
     def crash_after_writing(*args, **kwargs):
@@ -112,10 +113,10 @@ def test_a_killed_worker_resumes_where_it_stopped_without_duplicates(monkeypatch
         real_apply(*args, **kwargs)
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "_import_apply_batch", crash_after_writing)
+    monkeypatch.setattr(jobs, "import_batch_apply", crash_after_writing)
     with pytest.raises(RuntimeError):
         import_job_run(job_id=job.pk, batch_size=20)
-    monkeypatch.setattr(services, "_import_apply_batch", real_apply)
+    monkeypatch.setattr(jobs, "import_batch_apply", real_apply)
     assert ImportJob.objects.get(pk=job.pk).rows_done == 40
 
     # …and the next run finishes the job.

@@ -4,7 +4,7 @@ Hypothesis draws small, tricky CSV files (one person typed several ways, a phone
 of two different contacts, rows that fill empty fields, bad cells, tags, blank lines, erased
 persons) and a starting customer file. Each file is imported twice from the same starting
 data, each time inside a savepoint that is rolled back afterwards: once through
-``_import_apply_sql`` (what PostgreSQL runs), once through ``_import_apply_rows`` (what SQLite
+``pg.import_apply_sql`` (what PostgreSQL runs), once through ``rows.import_apply_rows`` (what SQLite
 runs, and what the SQL path hands its order-dependent rows to). The contacts (identities,
 names, cities, tags, segment, source, notes), the row report and the counts must be equal.
 
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from api.contacts import csv_io, services
 from api.contacts.models import Contact, ContactNote, ErasedIdentity, ImportJob, ImportRowError, Tag
+from api.contacts.services.imports import jobs, pg, rows
 
 pytestmark = [
     pytest.mark.django_db,
@@ -157,22 +158,20 @@ def _import(start: dict[str, Any], data: bytes, batch_size: int, *, set_based: b
             for kind, value in start["erased"]:
                 ErasedIdentity.objects.create(digest=services.identity_digest(kind, value), kind=kind)
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(services.transaction, "on_commit", lambda fn: None)  # no worker kick
+                patch.setattr(transaction, "on_commit", lambda fn: None)  # no worker kick
                 handed: list[int] = []
                 if set_based:  # count the rows the SQL path hands to the row-by-row rules
-                    rows_path = services._import_apply_rows
+                    rows_path = rows.import_apply_parsed_rows
 
                     def spy(job, batch, *args):
                         handed.append(len(batch))
                         return rows_path(job, batch, *args)
 
-                    patch.setattr(services, "_import_apply_rows", spy)
+                    patch.setattr(pg, "import_apply_parsed_rows", spy)
                 else:
                     # The csv module instead of COPY lines, and the row-by-row rules instead of SQL.
                     patch.setattr(csv_io, "is_plain", lambda data: False)
-                    patch.setattr(services, "_import_apply_batch",
-                                  lambda job, batch, columns, header: services._import_apply_rows(
-                                      job, batch.rows or [], columns, header))
+                    patch.setattr(jobs, "import_batch_apply", rows.import_apply_rows)
                 job = services.import_job_create(file_name="t.csv", data=data, consent_given=start["consent"])
                 job = services.import_job_run(job_id=job.pk, batch_size=batch_size)
             assert job is not None

@@ -9,6 +9,7 @@ validator accepts. Then the retry cap of a batch that keeps failing.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.validators import validate_email
@@ -29,6 +30,7 @@ from api.contacts.phones import (
     sql_national,
     sql_phone_digits,
 )
+from api.contacts.services.imports import jobs, pg
 
 
 def fast_path_phone(raw: str) -> tuple[bool, str | None]:
@@ -82,7 +84,7 @@ def test_every_cameroonian_prefix_agrees_with_phonenumbers():
             assert fast_path_phone(raw) == (True, _expected(raw)), raw
 
 
-EMAIL_FAST = services._EMAIL_FAST
+EMAIL_FAST = pg.EMAIL_FAST
 
 
 @settings(max_examples=2000, deadline=None)
@@ -138,7 +140,7 @@ def test_a_batch_that_keeps_failing_fails_the_job_after_a_few_attempts(monkeypat
     def boom(*args, **kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(services, "_import_apply_batch", boom)
+    monkeypatch.setattr(jobs, "import_batch_apply", boom)
     for attempt in range(1, services.IMPORT_MAX_ATTEMPTS + 1):
         with pytest.raises(RuntimeError):
             services.import_job_run(job_id=job.pk)
@@ -148,4 +150,4 @@ def test_a_batch_that_keeps_failing_fails_the_job_after_a_few_attempts(monkeypat
     assert body["status"] == "failed"
     assert "failed 5 times in a row" in body["failure"]
     assert "RuntimeError: unexpected" in body["failure"]
-    assert services.import_jobs_claim_stalled(stalled_after=services.timedelta(0)) == []
+    assert services.import_jobs_claim_stalled(stalled_after=timedelta(0)) == []

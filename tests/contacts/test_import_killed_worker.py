@@ -20,6 +20,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from api.contacts import services
@@ -36,11 +37,11 @@ import os, sys, time
 import django
 
 django.setup()
-from api.contacts import services
+from api.contacts.services.imports import jobs
 
-services.IMPORT_BATCH_SIZE = services.IMPORT_SQL_BATCH_SIZE = int(os.environ["TEST_IMPORT_BATCH_SIZE"])
+jobs.IMPORT_BATCH_SIZE = jobs.IMPORT_SQL_BATCH_SIZE = int(os.environ["TEST_IMPORT_BATCH_SIZE"])
 pause = float(os.environ["TEST_IMPORT_BATCH_PAUSE"])
-apply_batch = services._import_apply_batch
+apply_batch = jobs.import_batch_apply
 
 
 def slow_apply_batch(*args, **kwargs):
@@ -49,7 +50,7 @@ def slow_apply_batch(*args, **kwargs):
     return counts
 
 
-services._import_apply_batch = slow_apply_batch
+jobs.import_batch_apply = slow_apply_batch
 from workers.celery import app
 
 queue = os.environ["CONFIOTES_CELERY_QUEUE"]
@@ -97,7 +98,7 @@ def test_a_worker_killed_mid_import_is_resumed_by_the_next_worker_without_duplic
     queue = f"test-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     data, people, bad = _file()
-    with mock.patch.object(services.transaction, "on_commit"):  # kicked below, on this test's queue
+    with mock.patch.object(transaction, "on_commit"):  # kicked below, on this test's queue
         job = services.import_job_create(file_name="big.csv", data=data)
     assert job.total_rows == ROWS
 

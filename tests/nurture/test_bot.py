@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from api.campaigns.models import Touchpoint
 from api.contacts.models import Consent, Contact
 from api.nurture.enums import Purpose
 from api.nurture.models import Cursor, NurtureProfile, OutboundMessage, TelegramUpdate
@@ -115,11 +116,6 @@ def dispatch_until_idle(rounds: int = 10) -> None:
 
 
 def _assert_touchpoint(contact, kind, code=None):
-    try:
-        from api.campaigns.models import Touchpoint
-    except ImportError:
-        assert contact.events.filter(kind=kind).exists()
-        return
     touch = Touchpoint.objects.filter(contact_id=contact.pk, kind=kind).first()
     assert touch is not None
     if code:
@@ -227,13 +223,12 @@ def test_an_update_that_failed_unexpectedly_is_retried_later(api_client, monkeyp
 
     from django.utils import timezone
 
-    from api.nurture import services
-    from api.nurture.services import telegram_updates_retry
+    from api.nurture.services import bot, telegram_updates_retry
 
     def broken(update):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "_bot_start", broken)
+    monkeypatch.setattr(bot, "_bot_start", broken)
     api_client.raise_request_exception = False
     response = post_update(api_client, message_update(CHAT, "/start", update_id=90))
     assert response.status_code == 500

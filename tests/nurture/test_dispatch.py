@@ -197,7 +197,7 @@ def test_a_worker_that_dies_during_the_provider_call_leaves_the_message_unresent
 
 
 def test_a_claim_whose_worker_died_before_sending_goes_back_to_the_pool(fake_telegram):
-    from api.nurture.services import _claim
+    from api.nurture.services.dispatch import _claim
 
     contact = make_contact(4002)
     message = marketing(contact, "Promo")

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from api.contacts.models import FollowUpTask
+from api.contacts.services import consent_grant, contact_update
+from api.nurture.demo import seed_nurture
 from api.nurture.enums import Purpose
-from api.nurture.models import Enrollment, NurtureProfile, OutboundMessage
+from api.nurture.models import Broadcast, Enrollment, NurtureProfile, OutboundMessage, Sequence
 from api.nurture.services import (
     enrollment_create,
     lead_score_record,
     monthly_messages_enroll,
     new_contacts_enroll,
     render_text,
+    replenishment_plan,
     sequence_create,
 )
+from api.orders.enums import OrderStatus
 from api.orders.events import OrderEvent, order_event_emit
+from api.orders.models import Order
 from tests.nurture.conftest import make_contact
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +59,6 @@ def test_new_contacts_enter_the_introduction_sequence_once():
 
 
 def test_the_preferred_channel_wins_over_the_sequence_order():
-    from api.contacts.services import consent_grant, contact_update
-
     contact = make_contact(12)
     contact_update(contact_id=contact.pk, whatsapp="+237690000012", preferred_channel="whatsapp")
     consent_grant(contact_id=contact.pk, channel="whatsapp", how="test")
@@ -115,12 +120,6 @@ def test_monthly_messages_go_once_per_month():
 
 
 def test_replenishment_reminds_a_customer_when_their_usual_gap_has_passed():
-    from api.nurture.services import replenishment_plan
-
-    try:
-        from api.orders.models import Order
-    except ImportError:
-        pytest.skip("orders app not there")
     contact = make_contact(17, first_name="Awa")
     now = timezone.now()
     for days_ago in (60, 30):
@@ -131,12 +130,18 @@ def test_replenishment_reminds_a_customer_when_their_usual_gap_has_passed():
     assert "Awa" in message.text
 
 
+def test_replenishment_does_not_count_cancelled_or_refunded_orders():
+    contact = make_contact(19, first_name="Awa")
+    now = timezone.now()
+    Order.objects.create(number="C-60", contact=contact, created_at=now - timedelta(days=60))
+    for days_ago, status in ((30, OrderStatus.CANCELLED), (20, OrderStatus.REFUNDED)):
+        Order.objects.create(number=f"C-{days_ago}", contact=contact, status=status,
+                             created_at=now - timedelta(days=days_ago))
+    assert replenishment_plan(now=now) == 0  # one consumed order: no usual gap yet
+    assert NurtureProfile.objects.filter(contact=contact, replenishment_due_at__isnull=False).count() == 0
+
+
 def test_the_demo_seeder_makes_the_plans_sequences_and_a_broadcast():
-    import random
-
-    from api.nurture.demo import seed_nurture
-    from api.nurture.models import Broadcast, Sequence
-
     seed_nurture(rng=random.Random(1))
     assert seed_nurture(rng=random.Random(1)).startswith("0 created")
     intro = Sequence.objects.get(purpose=Purpose.INTRODUCTION)
@@ -146,11 +151,6 @@ def test_the_demo_seeder_makes_the_plans_sequences_and_a_broadcast():
 
 
 def test_replenishment_for_a_reseller_is_a_follow_up_task_for_their_owner(staff_user):
-    from api.contacts.models import FollowUpTask
-    from api.contacts.services import contact_update
-    from api.nurture.services import replenishment_plan
-    from api.orders.models import Order
-
     contact = make_contact(18, first_name="Boutique Mvog-Mbi")
     contact_update(contact_id=contact.pk, segment="reseller", owner=staff_user)
     now = timezone.now()

@@ -6,10 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.orders import conf
-from api.orders.events import (
-    _LISTENERS,  # noqa: PLC2701 - tests look at what was emitted
-    register_order_listener,
-)
+from api.orders.events import register_order_listener, unregister_order_listener
 from api.orders.services import gift_box_create, partner_api_key_create, partner_create, product_create
 
 
@@ -33,9 +30,9 @@ def events():
     def listener(event):
         seen.append(event)
 
-    register_order_listener(listener)
+    register_order_listener("tests.orders", listener)
     yield seen
-    _LISTENERS.remove(listener)
+    unregister_order_listener("tests.orders")
 
 
 @pytest.fixture

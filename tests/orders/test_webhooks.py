@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from api.common import kicks as kicks_module
 from api.orders import conf
 from api.orders.enums import DeliveryState
 from api.orders.models import Order, WebhookDelivery
@@ -205,11 +206,10 @@ def test_public_https_is_accepted_and_loopback_only_with_the_test_setting(monkey
 def test_a_change_kicks_the_webhook_sender_once_committed(loopback_allowed, make_partner, catalog, monkeypatch,
                                                           django_capture_on_commit_callbacks, settings):
     """Partners hear of a change at once, not at beat's next tick; a refused change kicks nothing."""
-    from workers.tasks.orders import send_partner_webhooks
-
     settings.PARTNER_WEBHOOKS_KICK = True
     kicks: list[dict] = []
-    monkeypatch.setattr(send_partner_webhooks, "apply_async", lambda **options: kicks.append(options))
+    monkeypatch.setattr(kicks_module.celery_app, "send_task",
+                        lambda name, **options: kicks.append({"task": name, **options}))
     partner = make_partner("Akwa")
     partner_update(partner_id=partner.pk, webhook_url="http://127.0.0.1:9/hook")
     order = _partner_order(partner, catalog)
@@ -224,18 +224,17 @@ def test_a_change_kicks_the_webhook_sender_once_committed(loopback_allowed, make
     assert kicks == []  # nothing before the commit: the worker would not see the row
     for callback in pending:
         callback()
-    assert kicks == [{"expires": 30}]
+    assert kicks == [{"task": "workers.tasks.orders.send_partner_webhooks", "args": [], "expires": 30}]
 
 
 def test_a_broker_that_is_down_does_not_fail_the_change(loopback_allowed, make_partner, catalog, monkeypatch,
                                                          django_capture_on_commit_callbacks, settings):
-    from workers.tasks.orders import send_partner_webhooks
-
     settings.PARTNER_WEBHOOKS_KICK = True
-    def down(**options):
+
+    def down(name, **options):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(send_partner_webhooks, "apply_async", down)
+    monkeypatch.setattr(kicks_module.celery_app, "send_task", down)
     partner = make_partner("Akwa")
     partner_update(partner_id=partner.pk, webhook_url="http://127.0.0.1:9/hook")
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,4 +1,8 @@
-"""Attribution tasks: incremental credit runs, nightly RFM, the lifecycle sweep, order events."""
+"""Attribution tasks: incremental credit runs, nightly RFM, the lifecycle sweep, the weekly summary.
+
+Order events reach attribution through its listener (``api.attribution.services.order_event_listener``),
+not through a task.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +30,6 @@ def rfm_recompute() -> int:
 def lifecycle_sweep() -> int:
     """Make long-silent contacts inactive (idempotent: inactive ones are skipped)."""
     return services.lifecycle_sweep_inactive()
-
-
-@shared_task(name="workers.tasks.attribution.order_event", acks_late=True, reject_on_worker_lost=True)
-def order_event(kind: str, order_id: int, contact_id: int, status: str) -> None:
-    """Lifecycle moves and referral rewards after an order event (idempotent: both are guarded)."""
-    services.order_event_handle(kind=kind, order_id=order_id, contact_id=contact_id, status=status)
 
 
 @shared_task(name="workers.tasks.attribution.weekly_summary", acks_late=True, reject_on_worker_lost=True,

@@ -16,6 +16,7 @@ def import_job_run(job_id: int) -> None:
 
 @shared_task(name="workers.tasks.contacts.import_jobs_resume_stalled", acks_late=True)
 def import_jobs_resume_stalled() -> None:
-    """Kick every import job whose worker stopped reporting (killed worker, lost kick)."""
+    """Kick every import job whose worker stopped reporting (killed worker, lost kick). The claim stamps
+    each job, so a second sweep within the stalled delay does not kick it again."""
     for job_id in services.import_jobs_claim_stalled():
         import_job_run.delay(job_id)

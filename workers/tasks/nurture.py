@@ -12,8 +12,9 @@ from api.nurture import services
 def outbound_dispatch_task() -> dict[str, int]:
     """Send due outbound messages for up to ``NURTURE_DISPATCH_MAX_SECONDS``.
 
+    Queued by beat every few seconds and kicked after commit by ``services.outbound_dispatch_kick``.
     Not retried by Celery: provider errors are handled per row (429 reschedules, unreachable cancels);
-    a run killed in the middle leaves rows that the next run finds (see ``services`` docstring).
+    a run killed in the middle leaves rows that the next run finds (see ``services.dispatch``).
     """
     stats = services.outbound_dispatch()
     return {"sent": stats.sent, "skipped": stats.skipped, "failed": stats.failed, "rescheduled": stats.rescheduled}
@@ -39,9 +40,3 @@ def nurture_daily_task() -> None:
     services.monthly_messages_enroll()
     services.replenishment_plan()
     services.enrollments_complete()
-
-
-@shared_task(name="workers.tasks.nurture.telegram_update_process", acks_late=True, ignore_result=True)
-def telegram_update_process_task(update_id: int) -> bool:
-    """Process a stored Telegram update (a no-op when it was already processed)."""
-    return services.telegram_update_process(update_id=update_id)

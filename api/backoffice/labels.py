@@ -1,0 +1,127 @@
+"""Translatable names of the apps' choices as staff read them (the enums' own labels are English).
+
+Only the wording lives here; the values and what they allow stay in the apps' enums and services.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from api.attribution.enums import RfmGroup
+from api.attribution.selectors import NO_CAMPAIGN
+from api.campaigns.enums import CampaignChannel
+from api.contacts.enums import Channel, LifecycleStage, Segment
+from api.orders.enums import ComplaintState, OrderStatus, PaymentMethod, PaymentStatus
+
+LABELS: dict[str, dict[str, Promise]] = {
+    "order_status": {
+        OrderStatus.PENDING: _("Pending"),
+        OrderStatus.CONFIRMED: _("Confirmed"),
+        OrderStatus.PREPARING: _("Preparing"),
+        OrderStatus.READY: _("Ready"),
+        OrderStatus.OUT_FOR_DELIVERY: _("Out for delivery"),
+        OrderStatus.DELIVERED: _("Delivered"),
+        OrderStatus.CANCELLED: _("Cancelled"),
+        OrderStatus.REFUNDED: _("Refunded"),
+    },
+    "payment_method": {
+        PaymentMethod.CASH: _("Cash"),
+        PaymentMethod.ORANGE_MONEY: _("Orange Money"),
+        PaymentMethod.MTN_MOMO: _("MTN MoMo"),
+        PaymentMethod.BANK_TRANSFER: _("Bank transfer"),
+        PaymentMethod.CARD: _("Card"),
+    },
+    "payment_status": {
+        PaymentStatus.UNPAID: _("Unpaid"),
+        PaymentStatus.PARTIAL: _("Partly paid"),
+        PaymentStatus.PAID: _("Paid"),
+        PaymentStatus.REFUNDED: _("Refunded"),
+    },
+    "segment": {
+        Segment.HOST: _("Host (buys to impress guests)"),
+        Segment.HEALTHY: _("Healthy (natural food for the family)"),
+        Segment.RESELLER: _("Reseller"),
+        Segment.UNKNOWN: _("Unknown"),
+    },
+    "stage": {
+        LifecycleStage.SUSPECT: _("Suspect"),
+        LifecycleStage.PROSPECT: _("Prospect"),
+        LifecycleStage.CUSTOMER: _("Customer"),
+        LifecycleStage.REPEAT_CUSTOMER: _("Loyal customer"),
+        LifecycleStage.AMBASSADOR: _("Ambassador"),
+        LifecycleStage.INACTIVE: _("Inactive"),
+    },
+    "channel": {
+        Channel.TELEGRAM: _("Telegram"),
+        Channel.MESSENGER: _("Facebook Messenger"),
+        Channel.WHATSAPP: _("WhatsApp"),
+        Channel.INSTAGRAM: _("Instagram"),
+        Channel.EMAIL: _("E-mail"),
+        Channel.SMS: _("SMS"),
+        Channel.PHONE: _("Phone call"),
+        Channel.IN_PERSON: _("In person"),
+    },
+    # A report row's channel: a campaign's channel, else the channel of the touch, else unknown.
+    "report_channel": {
+        CampaignChannel.FACEBOOK_ADS: _("Facebook ads"),
+        CampaignChannel.FACEBOOK_PAGE: _("Facebook page"),
+        CampaignChannel.INSTAGRAM: _("Instagram"),
+        CampaignChannel.WHATSAPP: _("WhatsApp"),
+        CampaignChannel.TELEGRAM: _("Telegram"),
+        CampaignChannel.WORD_OF_MOUTH: _("Word of mouth"),
+        CampaignChannel.TASTING: _("Tasting"),
+        CampaignChannel.FAIR: _("Fair"),
+        CampaignChannel.FLYER: _("Flyer"),
+        CampaignChannel.REFERRAL: _("Referral"),
+        CampaignChannel.OTHER: _("Other"),
+        Channel.MESSENGER: _("Facebook Messenger"),
+        Channel.EMAIL: _("E-mail"),
+        Channel.SMS: _("SMS"),
+        Channel.PHONE: _("Phone call"),
+        Channel.IN_PERSON: _("In person"),
+        "unknown": _("Unknown source"),  # the attribution engine's UNKNOWN_CHANNEL
+        NO_CAMPAIGN: _("No campaign"),
+    },
+    # The kinds of a follow-up task (``FollowUpTask.Kind``, not yet published in api.contacts.enums).
+    "task_kind": {
+        "call": _("Call"),
+        "visit": _("Visit"),
+        "sample": _("Send a sample"),
+        "other": _("Other"),
+    },
+    "complaint_state": {
+        ComplaintState.OPEN: _("Open"),
+        ComplaintState.IN_PROGRESS: _("In progress"),
+        ComplaintState.RESOLVED: _("Resolved"),
+        ComplaintState.CLOSED: _("Closed"),
+    },
+    "rfm_group": {
+        RfmGroup.CHAMPIONS: _("Champions"),
+        RfmGroup.LOYAL: _("Loyal"),
+        RfmGroup.POTENTIAL_LOYALIST: _("Potential loyalist"),
+        RfmGroup.NEW: _("New"),
+        RfmGroup.PROMISING: _("Promising"),
+        RfmGroup.NEED_ATTENTION: _("Needs attention"),
+        RfmGroup.AT_RISK: _("At risk"),
+        RfmGroup.CANNOT_LOSE: _("Cannot lose them"),
+        RfmGroup.HIBERNATING: _("Hibernating"),
+    },
+}
+
+# Payment methods the order page offers (the service accepts more; these are the shop's own).
+COUNTER_PAYMENT_METHODS = (PaymentMethod.CASH, PaymentMethod.ORANGE_MONEY, PaymentMethod.MTN_MOMO)
+
+
+def label(kind: str, value: str | None) -> str:
+    """The staff-facing name of ``value`` among the choices ``kind``; the raw value when unknown."""
+    if value is None or value == "":
+        return "–"
+    return str(LABELS.get(kind, {}).get(value, value))
+
+
+def choices(kind: str, values: tuple[str, ...] | None = None) -> list[tuple[str, Promise]]:
+    """(value, translated name) pairs of ``kind`` for a form field, only ``values`` when given;
+    the names stay lazy, so a form class built at import speaks the request's language."""
+    names = LABELS[kind]
+    return [(v, names[v]) for v in (values or tuple(names))]

@@ -1,0 +1,436 @@
+"""The dispatcher: claims due ``OutboundMessage`` rows and sends them, each exactly as its state says.
+
+Sending is a state machine on ``OutboundMessage`` rows, each transition a guarded UPDATE
+(``... WHERE state = <expected>``), so that two dispatchers never send one row:
+
+``scheduled`` --claim (lease)--> ``scheduled`` + ``claim_token`` --start--> ``sending``
+--provider answered--> ``sent`` | ``failed`` | back to ``scheduled`` (429, transient error).
+Checks that find the message unwanted end it as ``skipped`` with a reason; a stopped sequence,
+a cancelled broadcast or an unreachable identity ends it as ``cancelled``.
+
+A row left in ``sending`` past the lease belongs to a worker that died during the provider
+call: nobody knows whether the message went out, and Telegram, Messenger and WhatsApp have no
+idempotency key to ask, so it becomes ``failed`` with reason ``unknown_outcome`` and is never
+resent automatically (at most once); staff may resend it by hand (``outbound_retry``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from api.campaigns.selectors import messaging_window_until
+from api.common.errors import ApplicationError
+from api.contacts.enums import Channel
+from api.contacts.selectors import contact_can_receive
+from api.contacts.services import contact_mark_unreachable
+from api.nurture import conf, senders
+from api.nurture.models import NurtureProfile, OutboundMessage
+from api.nurture.ratelimit import get_rate_limiter
+from api.nurture.services.channels import contact_recipient, parse_clock, window_next
+from api.nurture.services.outbox import outbound_cancel_for_identity
+from integrations.errors import NotConfigured, PermanentError, RateLimited, TransientError, Unreachable
+
+logger = logging.getLogger(__name__)
+
+State = OutboundMessage.State
+Category = OutboundMessage.Category
+
+# Reasons of ``contact_can_receive`` that stop even a service reply: the chat itself is gone.
+_SERVICE_BLOCKING = {"no_such_contact", "erased", "no_identity", "unreachable", "unknown_channel"}
+# Transient errors back off 30 s, 60 s, 120 s... capped at an hour.
+_BACKOFF_FIRST_SECONDS = 30
+_BACKOFF_MAX_SECONDS = 3600
+
+
+@dataclass
+class DispatchStats:
+    """What one dispatcher run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    rescheduled: int = 0
+    rate_limited: int = 0
+    recovered: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str, reason: str = "") -> None:
+        setattr(self, what, getattr(self, what) + 1)
+        if reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def outbound_recover_stuck(*, now: datetime | None = None) -> int:
+    """End rows left in ``sending`` past the lease as ``failed``/``unknown_outcome`` (never resent blindly).
+
+    Such a row's worker died while the provider call was in flight: the message may or may not have
+    been delivered and no provider we use can tell us, so it is not sent again automatically.
+    Returns how many rows it ended.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=conf.get("NURTURE_CLAIM_LEASE_SECONDS"))
+    stuck = list(OutboundMessage.objects.filter(state=State.SENDING, claimed_at__lt=now - lease)
+                 .values_list("id", flat=True)[:1000])
+    if not stuck:
+        return 0
+    count = OutboundMessage.objects.filter(id__in=stuck, state=State.SENDING).update(
+        state=State.FAILED, reason="unknown_outcome", claim_token="", claimed_until=None, updated_at=now)
+    if count:
+        logger.warning("%s outbound messages ended as unknown_outcome (worker died during the provider call)",
+                       count)
+    return count
+
+
+# --- claiming and releasing rows -------------------------------------------------------------------------
+
+
+def _claim(*, token: str, batch: int, now: datetime) -> list[int]:
+    """Lease up to ``batch`` due rows to ``token`` and return their ids, oldest due first.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` so concurrent dispatchers take disjoint rows
+    without waiting. SQLite (one writer at a time): a guarded ``UPDATE ... WHERE state='scheduled'
+    AND lease free`` claims; the rows this token got are read back.
+    """
+    lease_until = now + timedelta(seconds=conf.get("NURTURE_CLAIM_LEASE_SECONDS"))
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = OutboundMessage.objects.filter(free, state=State.SCHEDULED, due_at__lte=now).order_by("due_at", "id")
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:batch])
+        else:
+            ids = list(due.values_list("id", flat=True)[:batch])
+        if not ids:
+            return []
+        OutboundMessage.objects.filter(free, id__in=ids, state=State.SCHEDULED).update(
+            claim_token=token, claimed_until=lease_until)
+    return list(OutboundMessage.objects.filter(claim_token=token, state=State.SCHEDULED)
+                .order_by("due_at", "id").values_list("id", flat=True))
+
+
+def _release(message_id: int, token: str, *, due_at: datetime, reason: str = "") -> bool:
+    """Give a claimed, not yet attempted row back to the pool, due at ``due_at``."""
+    fields: dict[str, Any] = {"claim_token": "", "claimed_until": None, "due_at": due_at,
+                              "updated_at": timezone.now()}
+    if reason:
+        fields["reason"] = reason
+    return bool(OutboundMessage.objects.filter(pk=message_id, state=State.SCHEDULED, claim_token=token)
+                .update(**fields))
+
+
+def _end(message_id: int, token: str, state: str, reason: str) -> bool:
+    """End a claimed, not yet attempted row (skipped, cancelled)."""
+    return bool(OutboundMessage.objects.filter(pk=message_id, state=State.SCHEDULED, claim_token=token).update(
+        state=state, reason=reason[:200], claim_token="", claimed_until=None, updated_at=timezone.now()))
+
+
+# --- checks at send time (DESIGN rule 3) -------------------------------------------------------------------
+
+
+@dataclass
+class _Verdict:
+    action: str  # "send", "skip", "defer"
+    reason: str = ""
+    until: datetime | None = None
+
+
+class _SentHistory:
+    """Marketing messages sent in the last 30 days to the contacts of one claimed batch, and their profiles.
+
+    Read in two queries per batch and kept up to date with this worker's own sends; a send by another
+    worker to the same contact during the batch (a few seconds) is not seen, so the caps may be
+    exceeded by one in that rare race. Consent, opt-out and reachability are not read here: they are
+    asked of the contacts app for each message, at the moment it is sent.
+    """
+
+    def __init__(self, contact_ids: Iterable[int], now: datetime):
+        contact_ids = set(contact_ids)
+        # Nurture preferences (frequency, a pending STOP) of the batch's contacts, read with it.
+        self.profiles = {p.contact_id: p for p in NurtureProfile.objects.filter(contact_id__in=contact_ids)}
+        self._by_contact: dict[int, list[datetime]] = {}
+        since = now - timedelta(days=max(conf.get("NURTURE_MONTHLY_ONLY_DAYS"), 7))
+        rows = (OutboundMessage.objects.filter(contact_id__in=contact_ids, category=Category.MARKETING,
+                                               state=State.SENT, sent_at__gte=since)
+                .order_by("sent_at").values_list("contact_id", "sent_at"))
+        for contact_id, sent_at in rows:
+            if contact_id is not None and sent_at is not None:
+                self._by_contact.setdefault(contact_id, []).append(sent_at)
+
+    def since(self, contact_id: int, since: datetime) -> list[datetime]:
+        return [at for at in self._by_contact.get(contact_id, []) if at >= since]
+
+    def add(self, contact_id: int, at: datetime) -> None:
+        self._by_contact.setdefault(contact_id, []).append(at)
+
+
+def _message_window(message: OutboundMessage) -> tuple[dtime | None, dtime | None]:
+    """The contact's preferred hours win; else the message's (step's) window; else the default."""
+    contact = message.contact
+    if contact is not None and contact.preferred_hours_start and contact.preferred_hours_end:
+        return contact.preferred_hours_start, contact.preferred_hours_end
+    if message.window_start and message.window_end:
+        return message.window_start, message.window_end
+    return parse_clock(conf.get("NURTURE_WINDOW_START")), parse_clock(conf.get("NURTURE_WINDOW_END"))
+
+
+def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentHistory | None = None) -> _Verdict:
+    """Consent, opt-out, reachability, frequency, caps and windows, checked now (DESIGN rule 3)."""
+    history = history or _SentHistory([message.contact_id] if message.contact_id else [], now)
+    if message.category == Category.STAFF:
+        return _Verdict("send")
+    contact = message.contact
+    if contact is None:
+        return _Verdict("skip", "no_contact")
+    ok, why = contact_can_receive(contact.pk, message.channel)
+    if message.category == Category.SERVICE:
+        # A reply to someone who wrote to us (even "STOP") goes out unless the chat is gone.
+        return _Verdict("skip", why) if (not ok and why in _SERVICE_BLOCKING) else _Verdict("send")
+    if not ok:
+        return _Verdict("skip", why)
+    profile = history.profiles.get(contact.pk)
+    if profile is not None:
+        if profile.stop_offered_at and profile.frequency == NurtureProfile.Frequency.NORMAL:
+            return _Verdict("skip", "stop_requested")
+        if profile.frequency == NurtureProfile.Frequency.MONTHLY:
+            days = conf.get("NURTURE_MONTHLY_ONLY_DAYS")
+            if history.since(contact.pk, now - timedelta(days=days)):
+                return _Verdict("skip", "monthly_only")
+    if message.channel == Channel.MESSENGER:
+        until = messaging_window_until(contact_id=contact.pk, channel=Channel.MESSENGER)
+        if until is None or until <= now:
+            return _Verdict("skip", "outside_messaging_window")
+    elif message.channel == Channel.WHATSAPP:
+        until = messaging_window_until(contact_id=contact.pk, channel=Channel.WHATSAPP)
+        if until is None or until <= now:
+            return _Verdict("skip", "template_required")
+    start, end = _message_window(message)
+    allowed = window_next(now, start, end)
+    if allowed > now:
+        return _Verdict("defer", "outside_sending_window", allowed)
+    cap = conf.get("NURTURE_WEEKLY_CAP")
+    recent = history.since(contact.pk, now - timedelta(days=7))
+    if len(recent) >= cap:
+        if message.enrollment_id:  # a sequence step waits for room; a broadcast is of its day
+            return _Verdict("defer", "weekly_cap", recent[len(recent) - cap] + timedelta(days=7, minutes=1))
+        return _Verdict("skip", "weekly_cap")
+    return _Verdict("send")
+
+
+# --- sending one row, step by step ---------------------------------------------------------------------
+
+
+@contextmanager
+def _relaxed_commit() -> Iterator[None]:
+    """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit = off``).
+
+    Used only for ``sending -> sent``: if the database crashed and lost that commit, the row would
+    stay ``sending`` and end as ``unknown_outcome`` (never resent), so durability is not needed
+    there, and skipping the flush halves the disk waits per message. ``scheduled -> sending`` stays
+    durable: losing it could let a delivered message be sent again.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
+def _send_one(message: OutboundMessage, token: str, *, limiter: Any, stats: DispatchStats, deadline: float,
+              deliver: Callable[..., str], history: _SentHistory) -> None:
+    """Check, pace, and send one claimed row; every exit leaves the row in a state that says what happened.
+
+    ``message`` was read with the batch; every transition below is guarded by state and claim token,
+    so a row cancelled since then is left alone.
+    """
+    if message.state != State.SCHEDULED or message.claim_token != token:
+        return
+    verdict = _check_at_send_time(message, timezone.now(), history)
+    if verdict.action != "send":
+        _apply_verdict(message, token, verdict, stats)
+        return
+    _refresh_recipient(message)
+    if not _pace(message, token, limiter=limiter, stats=stats, deadline=deadline):
+        return
+    if not _start_sending(message, token):
+        return  # cancelled meanwhile (stop, unreachable, broadcast cancel)
+    _deliver(message, limiter=limiter, stats=stats, deliver=deliver, history=history)
+
+
+def _apply_verdict(message: OutboundMessage, token: str, verdict: _Verdict, stats: DispatchStats) -> None:
+    """End a row the checks refused (skip) or give it back due later (defer)."""
+    if verdict.action == "skip":
+        if _end(message.pk, token, State.SKIPPED, verdict.reason):
+            stats.count("skipped", verdict.reason)
+        return
+    until = verdict.until or timezone.now()  # a deferral always says until when
+    if _release(message.pk, token, due_at=until, reason=verdict.reason):
+        stats.count("rescheduled", verdict.reason)
+        if message.enrollment_id and verdict.reason == "weekly_cap":
+            # The sequence's later steps keep their spacing behind this one.
+            shift = until - message.due_at
+            OutboundMessage.objects.filter(enrollment_id=message.enrollment_id, state=State.SCHEDULED,
+                                           due_at__gt=message.due_at).exclude(pk=message.pk).update(
+                due_at=F("due_at") + shift)
+
+
+def _refresh_recipient(message: OutboundMessage) -> None:
+    """Send to the contact's current identity on the channel (it may have changed since queueing)."""
+    if message.contact is None:
+        return
+    current = contact_recipient(message.contact, message.channel)
+    if current and current != message.recipient:
+        OutboundMessage.objects.filter(pk=message.pk).update(recipient=current)
+        message.recipient = current
+
+
+def _pace(message: OutboundMessage, token: str, *, limiter: Any, stats: DispatchStats, deadline: float) -> bool:
+    """Wait for the shared limiter; False when the row went back to the pool instead.
+
+    A global wait is slept (the whole provider waits, a 429's ``retry_after`` included: so does this
+    worker); a chat that must wait (1 message per second per chat) goes back to the pool until then.
+    """
+    while True:
+        wait, scope = limiter.acquire(message.channel, message.recipient)
+        if wait <= 0:
+            return True
+        if scope == "chat" or time.monotonic() + wait > deadline:
+            if _release(message.pk, token, due_at=timezone.now() + timedelta(seconds=wait)):
+                stats.count("rescheduled", "paced")
+            return False
+        time.sleep(wait)
+
+
+def _start_sending(message: OutboundMessage, token: str) -> bool:
+    """``scheduled -> sending`` (durable, before the provider call); False when the row is no longer ours."""
+    started = timezone.now()
+    return bool(OutboundMessage.objects.filter(pk=message.pk, state=State.SCHEDULED, claim_token=token).update(
+        state=State.SENDING, claimed_at=started, attempts=F("attempts") + 1, updated_at=started))
+
+
+def _deliver(message: OutboundMessage, *, limiter: Any, stats: DispatchStats, deliver: Callable[..., str],
+             history: _SentHistory) -> None:
+    """Call the provider for a row in ``sending`` and record the outcome on it."""
+    try:
+        provider_id = deliver(channel=message.channel, recipient=message.recipient, text=message.text,
+                              image_url=message.image_url, reply_markup=message.reply_markup)
+    except Exception as exc:
+        _record_failure(message, exc, limiter=limiter, stats=stats)
+        return
+    sent_at = timezone.now()
+    with _relaxed_commit():
+        OutboundMessage.objects.filter(pk=message.pk, state=State.SENDING).update(
+            state=State.SENT, provider_message_id=provider_id[:100], sent_at=sent_at, claim_token="",
+            claimed_until=None, reason="", updated_at=sent_at)
+    if message.contact_id and message.category == Category.MARKETING:
+        history.add(message.contact_id, sent_at)
+    stats.count("sent")
+
+
+def _record_failure(message: OutboundMessage, exc: Exception, *, limiter: Any, stats: DispatchStats) -> None:
+    """What a failed provider call means for a row in ``sending`` (called while ``exc`` is handled).
+
+    A 429 and a transient error put the row back (with ``retry_after`` or a backoff); an unreachable
+    identity, a permanent error and our own bug end it as ``failed`` (the last one as
+    ``unknown_outcome``: the call may have gone out, so it is not resent blindly).
+    """
+    sending = OutboundMessage.objects.filter(pk=message.pk, state=State.SENDING)
+    released: dict[str, Any] = {"claim_token": "", "claimed_until": None, "updated_at": timezone.now()}
+    attempts = message.attempts + 1  # the attempt ``_start_sending`` counted
+    if isinstance(exc, RateLimited):
+        limiter.pause(message.channel, exc.retry_after)
+        sending.update(state=State.SCHEDULED, due_at=timezone.now() + timedelta(seconds=exc.retry_after),
+                       reason="rate_limited", **released)
+        stats.count("rate_limited")
+    elif isinstance(exc, Unreachable):
+        why = getattr(exc, "reason", "") or "unreachable"
+        sending.update(state=State.FAILED, reason=f"unreachable: {why}"[:200], **released)
+        stats.count("failed", "unreachable")
+        _identity_unreachable(message, why)
+    elif isinstance(exc, NotConfigured):
+        sending.update(state=State.SKIPPED, reason="channel_not_configured", **released)
+        stats.count("skipped", "channel_not_configured")
+    elif isinstance(exc, TransientError):
+        if attempts >= conf.get("NURTURE_MAX_ATTEMPTS"):
+            sending.update(state=State.FAILED, reason=f"transient: {exc.message}"[:200], **released)
+            stats.count("failed", "transient")
+        else:
+            # A transient error (5xx, timeout) may hide a delivered message on a timeout; Telegram
+            # answers 5xx before delivering, so the retry is worth the rare duplicate risk only there.
+            backoff = min(_BACKOFF_FIRST_SECONDS * 2 ** (attempts - 1), _BACKOFF_MAX_SECONDS)
+            sending.update(state=State.SCHEDULED, due_at=timezone.now() + timedelta(seconds=backoff),
+                           reason="transient_error", **released)
+            stats.count("rescheduled", "transient")
+    elif isinstance(exc, PermanentError):
+        sending.update(state=State.FAILED, reason=f"permanent: {exc.message}"[:200], **released)
+        stats.count("failed", "permanent")
+    else:  # our bug, after the call may have gone out: do not resend blindly
+        logger.exception("outbound message %s: unexpected error during send", message.pk)
+        sending.update(state=State.FAILED, reason=f"unknown_outcome: {exc.__class__.__name__}", **released)
+        stats.count("failed", "unknown_outcome")
+
+
+def _identity_unreachable(message: OutboundMessage, why: str) -> None:
+    """The provider says the identity is gone: mark it and cancel its other pending messages."""
+    outbound_cancel_for_identity(channel=message.channel, recipient=message.recipient, reason="unreachable")
+    if message.contact_id is not None and message.category != Category.STAFF:
+        try:
+            contact_mark_unreachable(contact_id=message.contact_id, channel=message.channel, reason=why)
+        except ApplicationError:
+            logger.warning("could not mark contact %s unreachable", message.contact_id)
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def outbound_dispatch(*, max_seconds: float | None = None, batch_size: int | None = None, limiter: Any = None,
+                      deliver: Callable[..., str] | None = None, stop_when_idle: bool = True,
+                      idle_sleep: float = 0.2) -> DispatchStats:
+    """Claim due rows in batches and send them until none is due (or ``max_seconds`` passed).
+
+    Safe to run in any number of processes at once (claims are disjoint); safe to kill at any
+    point: an unstarted claimed row returns to the pool when its lease ends, a row killed during
+    the provider call ends as ``unknown_outcome`` (see the module docstring).
+    """
+    limiter = limiter or get_rate_limiter()
+    deliver = deliver or senders.deliver
+    max_seconds = conf.get("NURTURE_DISPATCH_MAX_SECONDS") if max_seconds is None else max_seconds
+    batch_size = batch_size or conf.get("NURTURE_DISPATCH_BATCH")
+    deadline = time.monotonic() + max_seconds
+    stats = DispatchStats()
+    stats.recovered = outbound_recover_stuck()
+    while time.monotonic() < deadline:
+        token = uuid.uuid4().hex
+        ids = _claim(token=token, batch=batch_size, now=timezone.now())
+        if not ids:
+            if stop_when_idle:
+                break
+            time.sleep(idle_sleep)
+            continue
+        stats.claimed += len(ids)
+        try:
+            batch = OutboundMessage.objects.select_related("contact").in_bulk(ids)
+            history = _SentHistory([m.contact_id for m in batch.values() if m.contact_id], timezone.now())
+            for message_id in ids:
+                if time.monotonic() >= deadline:
+                    break
+                if message_id in batch:
+                    _send_one(batch[message_id], token, limiter=limiter, stats=stats, deadline=deadline,
+                              deliver=deliver, history=history)
+        finally:
+            # Give back what this run did not reach (also on a crash that Python sees).
+            OutboundMessage.objects.filter(claim_token=token, state=State.SCHEDULED).update(
+                claim_token="", claimed_until=None)
+    return stats
