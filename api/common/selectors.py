@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,28 @@ from django.db import connection
 from django.utils import timezone
 
 from api.common.models import WorkerHeartbeat
+
+HealthCheck = Callable[[], dict[str, Any]]
+_HEALTH_CHECKS: dict[str, HealthCheck] = {}
+
+
+def register_health_check(name: str, check: HealthCheck) -> None:
+    """Add ``check`` to ``/api/v1/health`` under ``checks.<name>``; apps call this in ``ready()``.
+
+    A check returns a dict with at least ``ok`` (bool); a false ``ok`` makes the status ``degraded``.
+    Registering a name again replaces its check.
+    """
+    _HEALTH_CHECKS[name] = check
+
+
+def _run_checks() -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for name, check in _HEALTH_CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception as exc:  # one broken check must not take the health page down
+            results[name] = {"ok": False, "error": exc.__class__.__name__}
+    return results
 
 
 def _check_database() -> dict[str, Any]:
@@ -55,7 +78,7 @@ def _check_workers(now: datetime) -> dict[str, Any]:
 
 
 def health_get() -> dict[str, Any]:
-    """The state of the database, the broker and the last worker heartbeat.
+    """The state of the database, the broker, the last worker heartbeat and the apps' registered checks.
 
     ``status`` is ``ok`` when all three are fine, ``down`` when the database is not
     reachable, and ``degraded`` otherwise (the API answers but work is not flowing).
@@ -66,10 +89,12 @@ def health_get() -> dict[str, Any]:
     workers = _check_workers(now) if database["ok"] else {
         "ok": False, "last_heartbeat_at": None, "age_seconds": None, "worker": None
     }
+    checks = _run_checks() if database["ok"] else {}
     if not database["ok"]:
         state = "down"
-    elif broker["ok"] and workers["ok"]:
+    elif broker["ok"] and workers["ok"] and all(check.get("ok") for check in checks.values()):
         state = "ok"
     else:
         state = "degraded"
-    return {"status": state, "time": now, "database": database, "broker": broker, "workers": workers}
+    return {"status": state, "time": now, "database": database, "broker": broker, "workers": workers,
+            "checks": checks}

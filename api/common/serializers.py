@@ -72,3 +72,7 @@ class HealthSerializer(serializers.Serializer):
     database = _CheckSerializer()
     broker = _CheckSerializer()
     workers = _WorkersSerializer()
+    checks = serializers.DictField(
+        child=serializers.DictField(), required=False,
+        help_text="The apps' own checks by name, each with `ok` and its counts, e.g. "
+                  "`order_events`: `{\"ok\": true, \"failed\": 0, \"late\": 0}` (order events not delivered).")

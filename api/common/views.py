@@ -13,6 +13,7 @@ _HEALTH_EXAMPLE = {
     "broker": {"ok": True, "kind": "redis"},
     "workers": {"ok": True, "last_heartbeat_at": "2026-11-25T08:59:40+01:00", "age_seconds": 20.0,
                 "worker": "celery@web-1"},
+    "checks": {"order_events": {"ok": True, "failed": 0, "late": 0}},
 }
 
 
@@ -25,7 +26,8 @@ class HealthView(APIView):
     @extend_schema(
         summary="Health of the database, the broker and the workers",
         description="Public. 200 while the database answers (status `ok` or `degraded`), 503 when it does not. "
-        "`workers.ok` is false when no worker ran the heartbeat task recently.",
+        "`workers.ok` is false when no worker ran the heartbeat task recently; `checks.order_events.ok` is "
+        "false while an order event failed for good or is late for one of its listeners.",
         responses={200: HealthSerializer, 503: HealthSerializer},
         examples=[OpenApiExample("Everything is up", value=_HEALTH_EXAMPLE, response_only=True)],
         tags=["system"],

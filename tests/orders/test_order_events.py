@@ -78,7 +78,8 @@ def test_a_listener_that_fails_twice_succeeds_on_the_third_attempt(catalog, cust
     assert set(others.values_list("state", "attempts")) == {(OrderEventDeliveryState.DELIVERED, 1)}
 
 
-def test_a_listener_failing_every_time_ends_failed_and_shows_in_health(catalog, customer, monkeypatch, settings):
+def test_a_listener_failing_every_time_ends_failed_and_shows_in_health(catalog, customer, monkeypatch, settings,
+                                                                      client):
     settings.ORDER_EVENTS_DELIVER_ON_COMMIT = False
     settings.ORDER_EVENTS_KICK = False
     monkeypatch.setattr(conf, "ORDER_EVENT_MAX_ATTEMPTS", 2)
@@ -98,6 +99,9 @@ def test_a_listener_failing_every_time_ends_failed_and_shows_in_health(catalog, 
     assert (delivery.state, delivery.attempts) == (OrderEventDeliveryState.FAILED, 2)
     assert "secret" not in delivery.last_error
     assert order_event_deliveries_health() == {"ok": False, "failed": 1, "late": 0}
+    health = client.get("/api/v1/health").json()  # what an operator sees
+    assert health["checks"]["order_events"] == {"ok": False, "failed": 1, "late": 0}
+    assert health["status"] == "degraded"
 
 
 def test_delivery_run_twice_delivers_once_per_listener(catalog, customer, events, settings):

@@ -39,6 +39,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nConfiotes is running (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
             f"broker: {'redis' if settings.REDIS_URL else 'file system'}).\n"
+            f"  Back office (staff):   {base}/app/  (in French, phone-first; sign in with the staff user)\n"
             f"  API docs (Swagger UI): {base}/api/docs/\n"
             f"  API docs (Redoc):      {base}/api/redoc/\n"
             f"  Health:                {base}/api/v1/health\n"
