@@ -90,17 +90,16 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         buckets[key_of(cost_campaign, cost_channel)][_week_index(day, first_monday)]["cost_xaf"] += amount
 
     # Leads: contacts created in the week, credited to the campaign / channel of their first touch.
-    campaign_channels = report_inputs.campaign_channels()
+    # The key's channel is already the touch's (its campaign's, else its kind's, else its own).
     for week, first_key, n in report_inputs.new_contacts_by_first_touch(start, end):
         campaign_id: int | None = None
-        campaign_channel = channel = None
+        channel = None
         if first_key is not None:
             campaign, channel = first_key.split("|", 1)
             if campaign:
                 campaign_id = int(campaign)
-                campaign_channel = campaign_channels.get(campaign_id)
         index = _week_index(week, first_monday)
-        lead_channel = campaign_channel or channel or engine.UNKNOWN_CHANNEL
+        lead_channel = channel or engine.UNKNOWN_CHANNEL
         buckets[key_of(campaign_id, lead_channel)][index]["leads"] += n
     return buckets, labels
 

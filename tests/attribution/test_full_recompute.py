@@ -290,11 +290,11 @@ def test_a_reader_that_fails_fails_the_run_and_leaves_the_old_credits(monkeypatc
     real_refunds = inputs_pg.read_refunds
     calls = []
 
-    def lost_connection(cursor, where, params):
-        calls.append(where)
+    def lost_connection(cursor, sales):
+        calls.append(sales)
         if len(calls) == 3:  # a later slice, read by either reader
             raise RuntimeError("reader lost its connection")
-        return real_refunds(cursor, where, params)
+        return real_refunds(cursor, sales)
 
     class Reader(slices_pg.SliceReader):
         FIRST_SLICE = SLICE_ORDERS = 1

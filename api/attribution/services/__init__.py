@@ -3,8 +3,8 @@
 One module per subdomain; this package re-exports what the app's views, other apps, ``workers/``,
 ``tests/`` and ``bench/`` call, so that they import from ``api.attribution.services``:
 
-* :mod:`.facts`: the shapes of the facts read and the rules both readers share (counted orders, a
-  touch's channel, the engine's settings);
+* :mod:`.facts`: the shapes of the facts read and what both readers share (the engine's
+  settings); which orders count and a touch's channel are the orders' and campaigns' published rules;
 * :mod:`.inputs`: every read of other apps' rows (orders, campaigns, contacts), through the ORM;
   :mod:`.inputs_pg`: the same facts read in SQL on PostgreSQL;
 * :mod:`.credits`: facts to credit rows, and writing them; :mod:`.credits_pg`: the same as binary COPY;

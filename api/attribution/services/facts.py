@@ -1,20 +1,21 @@
 """The facts attribution reads, as plain tuples, and the rules both readers apply to them.
 
 Facts are read as plain tuples, in shapes shared by both databases (:mod:`.inputs` reads them
-through the ORM, :mod:`.inputs_pg` in SQL on PostgreSQL):
+through the ORM, :mod:`.inputs_pg` in SQL on PostgreSQL), from what the orders, campaigns and contacts
+apps publish:
 
 * an order: ``(order_id, contact_id, placed_us, total_xaf, delivery_fee_xaf, campaign_code, coupon_code,
   self_reported_source, contact's self_reported_source, cost of its lines)``, sorted by contact, then time
   and id. Times are integer microseconds since the epoch: exact, cheap to compare and to write back;
 * the tracked touches in each order's lookback window: ``{order_id: [(occurred_us, touch_id, channel,
   campaign_id), ...]}`` (:data:`engine.FastTouch`, the channel already the touch's, see
-  :func:`touch_channel`), oldest first (ties by id);
+  ``api.campaigns.touches.touch_channel``), oldest first (ties by id);
 * refunds: ``{order_id: [(refunded_us, refund_id, amount_xaf, delivery_fee_kept), ...]}``;
 * stated sources: ``{contact_id: normalised source}`` from capture forms.
 
-Which orders count: every order that is not cancelled and not a free sample (:data:`EXCLUDED_STATUSES`).
-Tracked touches are the contact's touchpoints except stated sources (``self_reported_source`` kind,
-which feed the self-reported model instead).
+Which orders count: the orders app's sales, every order that is not cancelled and not a free sample
+(``api.orders.facts.orders_sold``). Tracked touches are the contact's touchpoints except stated
+sources (``self_reported_source`` kind, which feed the self-reported model instead): campaigns' rule.
 """
 
 from __future__ import annotations
@@ -23,16 +24,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api.attribution import conf, engine
-from api.campaigns.enums import TouchpointKind
-from api.orders.enums import OrderStatus
+from api.orders.facts import SALE_EXCLUDED_STATUSES
 
-# Orders in these statuses are not counted (nor are free samples).
-EXCLUDED_STATUSES: tuple[str, ...] = (OrderStatus.CANCELLED.value,)
-# Touchpoints of this kind are what the customer said, not a tracked touch.
-STATED_KIND = TouchpointKind.SELF_REPORTED_SOURCE.value
-# Touches without a campaign whose kind names the channel (a visit at a tasting is the tasting channel).
-TOUCH_KIND_CHANNEL = {TouchpointKind.TASTING_VISIT.value: "tasting", TouchpointKind.FAIR_VISIT.value: "fair",
-                      TouchpointKind.REFERRAL.value: "referral"}
+# Orders in these statuses are not counted (nor are free samples): the orders app's sales.
+EXCLUDED_STATUSES: tuple[str, ...] = SALE_EXCLUDED_STATUSES
 
 
 @dataclass
@@ -43,11 +38,6 @@ class Facts:
     windows: dict[int, list[tuple]]
     refunds: dict[int, list[tuple]]
     stated: dict[int, str]  # contact -> source stated on a capture form (a ``self_reported_source`` touchpoint)
-
-
-def touch_channel(campaign_channel: str | None, kind: str, channel: str) -> str:
-    """A touch's channel: its campaign's, else its kind's (tastings, fairs, referrals), else its own."""
-    return campaign_channel or TOUCH_KIND_CHANNEL.get(kind) or channel or engine.UNKNOWN_CHANNEL
 
 
 def engine_settings() -> engine.Settings:

@@ -71,7 +71,7 @@ class SliceReader:
                 cursor.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")  # a utility statement: no parameters
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
-                low, high, count = inputs_pg.order_contact_span(cursor)
+                low, high, count = inputs_pg.order_contact_span()
                 contacts_per_order = (high - low + 1) / count if count else 0
                 index, bound, size = 0, low, self.FIRST_SLICE
                 while count and bound <= high and not self._stop.is_set():
@@ -90,11 +90,11 @@ class SliceReader:
 
     def _read_slice(self, cursor: Any, reader: int, contact_range: tuple[int, int]) -> None:
         """Read the facts of the contacts ``lo <= id <= hi`` and hand them to the caller."""
-        where, params = inputs_pg.counted_where(None, contact_range)
-        orders = inputs_pg.read_orders(cursor, where, params)
+        sales = inputs_pg.counted_sales(None, contact_range)
+        orders = inputs_pg.read_orders(cursor, sales)
         stated = self._stated
-        facts = Facts(orders, inputs_pg.read_windows(cursor, where, params, probe=True),
-                      inputs_pg.read_refunds(cursor, where, params),
+        facts = Facts(orders, inputs_pg.read_windows(cursor, sales, probe=True),
+                      inputs_pg.read_refunds(cursor, sales),
                       inputs.stated_sources(None, contact_range) if stated is None else stated)
         self._put(reader, (facts, typed_codes(orders)))
 
