@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+
 
 class ScrubSecretsFilter(logging.Filter):
     """Replace the value of every secret setting with ``***`` in the rendered message.
@@ -14,8 +16,6 @@ class ScrubSecretsFilter(logging.Filter):
 
     def _secrets(self) -> list[str]:
         try:
-            from django.conf import settings
-
             values = [getattr(settings, name, "") for name in settings.SECRET_SETTING_NAMES]
         except Exception:  # settings not ready yet: nothing configured to scrub
             return []

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -49,8 +50,6 @@ def _check_database() -> dict[str, Any]:
 def _check_broker() -> dict[str, Any]:
     if settings.REDIS_URL:
         try:
-            import redis
-
             client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
             client.ping()
             return {"ok": True, "kind": "redis"}
