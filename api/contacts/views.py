@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
 from api.common.pagination import CreatedCursorPagination
+from api.common.schema import request_example, response_example
 from api.common.serializers import ErrorSerializer
 from api.contacts import selectors, services
 from api.contacts.csv_io import export_lines
@@ -89,14 +90,6 @@ _TASK = {"id": 5, "contact": _BRIEF, "owner_id": 3, "kind": "call", "due_at": "2
 _CONFLICT_409 = {409: ErrorSerializer}
 
 
-def _response_example(value: Any, name: str = "Answer", status_codes: list[str] | None = None) -> OpenApiExample:
-    return OpenApiExample(name, value=value, response_only=True, status_codes=status_codes or ["200"])
-
-
-def _request_example(value: Any, name: str = "Request") -> OpenApiExample:
-    return OpenApiExample(name, value=value, request_only=True)
-
-
 def _contact_data(contact_id: int) -> dict[str, Any]:
     return ContactOutputSerializer(selectors.contact_get(contact_id)).data
 
@@ -115,7 +108,7 @@ class ContactListCreateView(GenericAPIView):
                    description="Newest first, cursor-paginated. `phone` accepts any format "
                                "(`699 12 34 56`, `+237699123456`); `q` searches names, phones, e-mails, usernames.",
                    responses=ContactOutputSerializer(many=True),
-                   examples=[_response_example({"next": None, "previous": None, "results": [_CONTACT]})],
+                   examples=[response_example({"next": None, "previous": None, "results": [_CONTACT]})],
                    tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -126,7 +119,7 @@ class ContactListCreateView(GenericAPIView):
                                "use upsert to update.",
                    request=ContactUpsertInputSerializer,
                    responses={201: ContactOutputSerializer, **_CONFLICT_409},
-                   examples=[_request_example(_UPSERT_REQUEST), _response_example(_CONTACT, status_codes=["201"])],
+                   examples=[request_example(_UPSERT_REQUEST), response_example(_CONTACT, status_codes=["201"])],
                    tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = ContactUpsertInputSerializer(data=request.data)
@@ -143,9 +136,9 @@ class ContactUpsertView(APIView):
                                "`erased_identity` unless `consents` is given.",
                    request=ContactUpsertInputSerializer,
                    responses={200: UpsertOutputSerializer, 201: UpsertOutputSerializer, **_CONFLICT_409},
-                   examples=[_request_example(_UPSERT_REQUEST),
-                             _response_example({"created": True, "contact": _CONTACT}, "Created", ["201"]),
-                             _response_example({"created": False, "contact": _CONTACT}, "Updated", ["200"])],
+                   examples=[request_example(_UPSERT_REQUEST),
+                             response_example({"created": True, "contact": _CONTACT}, "Created", ["201"]),
+                             response_example({"created": False, "contact": _CONTACT}, "Updated", ["200"])],
                    tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = ContactUpsertInputSerializer(data=request.data)
@@ -157,7 +150,7 @@ class ContactUpsertView(APIView):
 
 class ContactDetailView(APIView):
     @extend_schema(summary="Get a contact", responses=ContactOutputSerializer,
-                   examples=[_response_example(_CONTACT)], tags=TAGS)
+                   examples=[response_example(_CONTACT)], tags=TAGS)
     def get(self, request: Request, contact_id: int) -> Response:
         return Response(_contact_data(contact_id))
 
@@ -167,9 +160,9 @@ class ContactDetailView(APIView):
                                "409 when an identity belongs to another contact.",
                    request=ContactUpdateInputSerializer,
                    responses={200: ContactOutputSerializer, **_CONFLICT_409},
-                   examples=[_request_example({"segment": "reseller", "tags": ["revendeur", "Yaoundé"],
+                   examples=[request_example({"segment": "reseller", "tags": ["revendeur", "Yaoundé"],
                                                "owner_id": 3, "verified": True}),
-                             _response_example(_CONTACT)],
+                             response_example(_CONTACT)],
                    tags=TAGS)
     def patch(self, request: Request, contact_id: int) -> Response:
         serializer = ContactUpdateInputSerializer(data=request.data, partial=True)
@@ -184,8 +177,8 @@ class ContactMergeView(APIView):
                                "points to a contact; the merge is recorded on the timeline. 409 when either "
                                "contact was already merged or erased.",
                    request=MergeInputSerializer, responses={200: MergeOutputSerializer, **_CONFLICT_409},
-                   examples=[_request_example({"source_id": 57}),
-                             _response_example({"merge_id": 3, "source_id": 57,
+                   examples=[request_example({"source_id": 57}),
+                             response_example({"merge_id": 3, "source_id": 57,
                                                 "moved": {"notes": 2, "tags": 1, "orders": 1}, "contact": _CONTACT})],
                    tags=TAGS)
     def post(self, request: Request, contact_id: int) -> Response:
@@ -203,7 +196,7 @@ class ContactTimelineView(APIView):
                                "(notes, merges, consents, stage moves, orders, messages…). Pass `next` back "
                                "as `cursor` for older events.",
                    parameters=[TimelineQuerySerializer], responses=TimelinePageSerializer,
-                   examples=[_response_example({"next": "WyIyMDI2LTExLTIwVDA5OjAwOjAwKzAwOjAwIiwgImNvbnRhY3RzIiwgImNyZWF0ZWQiXQ",
+                   examples=[response_example({"next": "WyIyMDI2LTExLTIwVDA5OjAwOjAwKzAwOjAwIiwgImNvbnRhY3RzIiwgImNyZWF0ZWQiXQ",
                                                 "results": [{"at": "2026-11-24T19:12:00+01:00", "kind": "note",
                                                              "summary": "Aime le sirop de gingembre",
                                                              "source": "contacts", "ref": "event:000000000012",
@@ -220,7 +213,7 @@ class ContactTimelineView(APIView):
 
 class ContactNotesView(APIView):
     @extend_schema(summary="Notes of a contact", responses=NoteOutputSerializer(many=True),
-                   examples=[_response_example([{"id": 4, "contact_id": 42, "author": "staff",
+                   examples=[response_example([{"id": 4, "contact_id": 42, "author": "staff",
                                                  "text": "Aime le sirop de gingembre", "created_at":
                                                  "2026-11-24T19:12:00+01:00"}])], tags=TAGS)
     def get(self, request: Request, contact_id: int) -> Response:
@@ -229,8 +222,8 @@ class ContactNotesView(APIView):
 
     @extend_schema(summary="Add a note (tastes, habits, after-sale requests)",
                    request=NoteInputSerializer, responses={201: NoteOutputSerializer},
-                   examples=[_request_example({"text": "Aime le sirop de gingembre, commande pour les tontines."}),
-                             _response_example({"id": 4, "contact_id": 42, "author": "staff",
+                   examples=[request_example({"text": "Aime le sirop de gingembre, commande pour les tontines."}),
+                             response_example({"id": 4, "contact_id": 42, "author": "staff",
                                                 "text": "Aime le sirop de gingembre, commande pour les tontines.",
                                                 "created_at": "2026-11-24T19:12:00+01:00"}, status_codes=["201"])],
                    tags=TAGS)
@@ -245,9 +238,9 @@ class ContactNotesView(APIView):
 class ContactConsentView(APIView):
     @extend_schema(summary="Grant or revoke consent on a channel",
                    request=ConsentInputSerializer, responses=ConsentOutputSerializer,
-                   examples=[_request_example({"channel": "whatsapp", "action": "grant",
+                   examples=[request_example({"channel": "whatsapp", "action": "grant",
                                                "how": "formulaire dégustation"}),
-                             _response_example(_CONSENT)],
+                             response_example(_CONSENT)],
                    tags=TAGS)
     def post(self, request: Request, contact_id: int) -> Response:
         serializer = ConsentInputSerializer(data=request.data)
@@ -262,7 +255,7 @@ class ContactCanReceiveView(APIView):
     @extend_schema(summary="May this contact receive marketing on a channel now?",
                    parameters=[OpenApiParameter("channel", str, required=True, description="e.g. whatsapp")],
                    responses=CanReceiveSerializer,
-                   examples=[_response_example({"channel": "whatsapp", "allowed": False, "reason": "opted_out"})],
+                   examples=[response_example({"channel": "whatsapp", "allowed": False, "reason": "opted_out"})],
                    tags=TAGS)
     def get(self, request: Request, contact_id: int) -> Response:
         selectors.contact_get(contact_id)
@@ -274,8 +267,8 @@ class ContactCanReceiveView(APIView):
 class ContactOptOutView(APIView):
     @extend_schema(summary="Opt the contact out of all marketing",
                    request=OptOutInputSerializer, responses=ContactOutputSerializer,
-                   examples=[_request_example({"how": "a répondu STOP sur WhatsApp"}),
-                             _response_example({**_CONTACT, "opted_out_at": "2026-11-25T09:00:00+01:00"})],
+                   examples=[request_example({"how": "a répondu STOP sur WhatsApp"}),
+                             response_example({**_CONTACT, "opted_out_at": "2026-11-25T09:00:00+01:00"})],
                    tags=TAGS)
     def post(self, request: Request, contact_id: int) -> Response:
         serializer = OptOutInputSerializer(data=request.data)
@@ -289,7 +282,7 @@ class ContactPrivacyExportView(APIView):
                    description="The contact, tags, consents, notes, events, tasks, merged contacts, and under "
                                "`related` what other apps store (orders, messages, touchpoints).",
                    responses=OpenApiTypes.OBJECT,
-                   examples=[_response_example({"contact": _CONTACT, "tags": ["tontine"], "consents": [],
+                   examples=[response_example({"contact": _CONTACT, "tags": ["tontine"], "consents": [],
                                                 "notes": [], "events": [], "tasks": [], "merged_contacts": [],
                                                 "related": {"orders": [{"id": 9, "amount_xaf": 15000}]},
                                                 "exported_at": "2026-11-25T09:00:00+01:00"})],
@@ -304,7 +297,7 @@ class ContactEraseView(APIView):
                                "and remembers a one-way hash of the identities so that a later import does not "
                                "re-create the person without new consent. Idempotent.",
                    request=None, responses={200: ContactOutputSerializer, **_CONFLICT_409},
-                   examples=[_response_example({**_CONTACT, "name": "", "phone": None, "email": None,
+                   examples=[response_example({**_CONTACT, "name": "", "phone": None, "email": None,
                                                 "whatsapp": None, "tags": [], "erased_at":
                                                 "2026-11-25T09:00:00+01:00"})],
                    tags=TAGS)
@@ -317,7 +310,7 @@ class ContactDuplicatesView(APIView):
     @extend_schema(summary="Likely duplicates to merge",
                    description="Groups with the same name and city, or phone numbers whose last 8 digits match.",
                    responses=DuplicateListSerializer,
-                   examples=[_response_example({"results": [{"reason": "similar_phone", "key": "…99123456",
+                   examples=[response_example({"results": [{"reason": "similar_phone", "key": "…99123456",
                                                              "contacts": [_BRIEF, {**_BRIEF, "id": 57}]}]})],
                    tags=TAGS)
     def get(self, request: Request) -> Response:
@@ -334,7 +327,7 @@ class ContactStaleView(GenericAPIView):
                    description="A customer file loses 15 to 25% of its accuracy each year: re-check these and "
                                "PATCH them with `verified: true`.",
                    responses=ContactOutputSerializer(many=True),
-                   examples=[_response_example({"next": None, "previous": None, "results": [_CONTACT]})], tags=TAGS)
+                   examples=[response_example({"next": None, "previous": None, "results": [_CONTACT]})], tags=TAGS)
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.contacts_stale().prefetch_related("consents"))
         return self.get_paginated_response(ContactOutputSerializer(page, many=True).data)
@@ -367,7 +360,7 @@ class ImportJobCreateView(APIView):
                                "imports it in batches; GET the job for progress and the per-row error report.",
                    request={"multipart/form-data": ImportUploadSerializer},
                    responses={202: ImportJobOutputSerializer},
-                   examples=[_response_example({**_IMPORT_JOB, "status": "pending", "rows_done": 0, "progress": 0,
+                   examples=[response_example({**_IMPORT_JOB, "status": "pending", "rows_done": 0, "progress": 0,
                                                 "created_count": 0, "updated_count": 0, "unchanged_count": 0,
                                                 "error_count": 0, "row_errors": [], "started_at": None},
                                                status_codes=["202"])],
@@ -385,7 +378,7 @@ class ImportJobCreateView(APIView):
 
 class ImportJobDetailView(APIView):
     @extend_schema(summary="Progress and error report of an import",
-                   responses=ImportJobOutputSerializer, examples=[_response_example(_IMPORT_JOB)], tags=TAGS)
+                   responses=ImportJobOutputSerializer, examples=[response_example(_IMPORT_JOB)], tags=TAGS)
     def get(self, request: Request, job_id: int) -> Response:
         return Response(ImportJobOutputSerializer(selectors.import_job_get(job_id)).data)
 
@@ -401,7 +394,7 @@ class TaskListCreateView(GenericAPIView):
 
     @extend_schema(summary="Follow-up tasks (a salesperson's day: ?mine=true&due=today)",
                    parameters=[TaskFilterSerializer], responses=TaskOutputSerializer(many=True),
-                   examples=[_response_example({"next": None, "previous": None, "results": [_TASK]})], tags=TAGS)
+                   examples=[response_example({"next": None, "previous": None, "results": [_TASK]})], tags=TAGS)
     def get(self, request: Request) -> Response:
         query = TaskFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -411,9 +404,9 @@ class TaskListCreateView(GenericAPIView):
 
     @extend_schema(summary="Create a follow-up task (call, visit, send a sample)",
                    request=TaskInputSerializer, responses={201: TaskOutputSerializer},
-                   examples=[_request_example({"contact_id": 42, "kind": "call", "due_at": "2026-11-25T10:00:00+01:00",
+                   examples=[request_example({"contact_id": 42, "kind": "call", "due_at": "2026-11-25T10:00:00+01:00",
                                                "note": "Rappeler pour le coffret de fin d'année"}),
-                             _response_example(_TASK, status_codes=["201"])],
+                             response_example(_TASK, status_codes=["201"])],
                    tags=TAGS)
     def post(self, request: Request) -> Response:
         serializer = TaskInputSerializer(data=request.data)
@@ -437,8 +430,8 @@ def _staff_user(user_id: int | None) -> Any:
 class TaskDetailView(APIView):
     @extend_schema(summary="Update a follow-up task (outcome, done, new due date)",
                    request=TaskUpdateInputSerializer, responses=TaskOutputSerializer,
-                   examples=[_request_example({"done": True, "outcome": "Commande de 6 coffrets pour décembre"}),
-                             _response_example({**_TASK, "outcome": "Commande de 6 coffrets pour décembre",
+                   examples=[request_example({"done": True, "outcome": "Commande de 6 coffrets pour décembre"}),
+                             response_example({**_TASK, "outcome": "Commande de 6 coffrets pour décembre",
                                                 "done_at": "2026-11-25T10:20:00+01:00"})],
                    tags=TAGS)
     def patch(self, request: Request, task_id: int) -> Response:
