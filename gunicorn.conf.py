@@ -18,3 +18,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count())
 # The longest answers (a 100,000-contact CSV export, the HTML report with its charts) take seconds;
 # a sync worker busy longer than this is presumed stuck and replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+# Access and error logs go through the same secret scrubber as every other log (api/common/logging.py):
+# the access log printed Meta's `hub.verify_token=...` in the request line. The scrubber reads the
+# secrets from the Django settings, in the master process too.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+logger_class = "api.common.logging.GunicornLogger"

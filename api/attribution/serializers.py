@@ -59,7 +59,7 @@ class RunRequestSerializer(serializers.Serializer):
     full = serializers.BooleanField(default=False, help_text="Recompute every order, not only what changed.")
 
 
-class _Figures(serializers.Serializer):
+class WeeklyFiguresSerializer(serializers.Serializer):
     cost_xaf = serializers.IntegerField()
     revenue_xaf = serializers.IntegerField()
     margin_xaf = serializers.IntegerField()
@@ -80,7 +80,7 @@ class _Figures(serializers.Serializer):
     cost_without_orders = serializers.BooleanField()
 
 
-class WeeklyRowSerializer(_Figures):
+class WeeklyRowSerializer(WeeklyFiguresSerializer):
     key = serializers.CharField()
     channel = serializers.CharField()
     campaign_id = serializers.IntegerField(allow_null=True)
@@ -88,7 +88,7 @@ class WeeklyRowSerializer(_Figures):
     campaign_name = serializers.CharField(allow_null=True)
 
 
-class _LastRun(serializers.Serializer):
+class LastAttributionRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     finished_at = serializers.DateTimeField()
@@ -100,15 +100,15 @@ class WeeklyReportSerializer(serializers.Serializer):
     model = serializers.CharField()
     group = serializers.CharField()
     rows = WeeklyRowSerializer(many=True)
-    totals = _Figures()
+    totals = WeeklyFiguresSerializer()
     unattributed_cost_xaf = serializers.IntegerField(help_text="Cost of rows without any attributed order.")
     orders_without_source = serializers.FloatField()
     share_orders_without_source = serializers.FloatField(allow_null=True,
                                                          help_text="Ask customers where they came from!")
-    last_run = _LastRun(allow_null=True)
+    last_run = LastAttributionRunSerializer(allow_null=True)
 
 
-class _ModelCell(serializers.Serializer):
+class ModelComparisonCellSerializer(serializers.Serializer):
     model = serializers.CharField()
     revenue_xaf = serializers.IntegerField()
     margin_xaf = serializers.IntegerField()
@@ -116,10 +116,10 @@ class _ModelCell(serializers.Serializer):
     roas = serializers.FloatField(allow_null=True)
 
 
-class _ComparisonRow(serializers.Serializer):
+class ModelComparisonRowSerializer(serializers.Serializer):
     channel = serializers.CharField()
     cost_xaf = serializers.IntegerField()
-    models = _ModelCell(many=True)
+    models = ModelComparisonCellSerializer(many=True)
     spread_xaf = serializers.IntegerField(help_text="Largest minus smallest revenue across models.")
 
 
@@ -127,10 +127,10 @@ class ModelComparisonSerializer(serializers.Serializer):
     week_start = serializers.DateField()
     week_end = serializers.DateField()
     models = serializers.ListField(child=serializers.CharField())
-    rows = _ComparisonRow(many=True)
+    rows = ModelComparisonRowSerializer(many=True)
 
 
-class _FunnelWeek(serializers.Serializer):
+class FunnelWeekSerializer(serializers.Serializer):
     week_start = serializers.DateField()
     suspect = serializers.IntegerField()
     prospect = serializers.IntegerField()
@@ -147,13 +147,13 @@ class _FunnelWeek(serializers.Serializer):
 
 
 class FunnelSerializer(serializers.Serializer):
-    weeks = _FunnelWeek(many=True)
+    weeks = FunnelWeekSerializer(many=True)
     current = serializers.DictField(child=serializers.IntegerField())
     median_touches_before_first_order = serializers.FloatField(allow_null=True)
     expected_touches = serializers.IntegerField()
 
 
-class _LtvGroup(serializers.Serializer):
+class LtvGroupSerializer(serializers.Serializer):
     name = serializers.CharField()
     customers = serializers.IntegerField()
     orders = serializers.IntegerField()
@@ -166,14 +166,14 @@ class _LtvGroup(serializers.Serializer):
     margin_ltv_xaf = serializers.IntegerField(allow_null=True)
 
 
-class _LtvChannel(_LtvGroup):
+class LtvChannelSerializer(LtvGroupSerializer):
     cost_xaf = serializers.IntegerField()
     new_customers = serializers.FloatField()
     cac_xaf = serializers.FloatField(allow_null=True)
     ltv_to_cac = serializers.FloatField(allow_null=True)
 
 
-class _LtvCustomer(serializers.Serializer):
+class LtvCustomerSerializer(serializers.Serializer):
     contact_id = serializers.IntegerField()
     name = serializers.CharField()
     segment = serializers.CharField()
@@ -190,13 +190,13 @@ class _LtvCustomer(serializers.Serializer):
 class LtvSerializer(serializers.Serializer):
     model = serializers.CharField()
     method = serializers.CharField()
-    overall = _LtvGroup()
-    segments = _LtvGroup(many=True)
-    channels = _LtvChannel(many=True)
-    customers = _LtvCustomer(many=True)
+    overall = LtvGroupSerializer()
+    segments = LtvGroupSerializer(many=True)
+    channels = LtvChannelSerializer(many=True)
+    customers = LtvCustomerSerializer(many=True)
 
 
-class _Cohort(serializers.Serializer):
+class CohortRowSerializer(serializers.Serializer):
     cohort = serializers.DateField()
     customers = serializers.IntegerField()
     retention = serializers.ListField(child=serializers.FloatField(), help_text="Share active k months later.")
@@ -204,7 +204,7 @@ class _Cohort(serializers.Serializer):
 
 class CohortSerializer(serializers.Serializer):
     months = serializers.IntegerField()
-    cohorts = _Cohort(many=True)
+    cohorts = CohortRowSerializer(many=True)
 
 
 class RfmScoreSerializer(serializers.ModelSerializer):

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -54,6 +55,8 @@ from api.campaigns.serializers import (
 )
 from api.common.errors import NotFoundError
 from api.common.exceptions import error_body
+from api.common.filters import query_int
+from api.common.parsers import json_loads_bounded
 from api.common.serializers import ErrorSerializer
 from integrations.meta import verify_challenge, verify_signature
 
@@ -210,6 +213,15 @@ class _QRView(APIView):
     kind = "png"
     content_type = "image/png"
 
+    def handle_exception(self, exc: Exception) -> Response:
+        """Render an error (a bad ``scale``, an unknown campaign) as JSON in the common shape, labelled as JSON.
+
+        Content negotiation picked the image renderer, which sent the error's JSON as ``image/png``.
+        """
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
     def qr(self, request: Request, pk: int) -> HttpResponse:
         campaign = _campaign(pk)
         link = request.query_params.get("link", "redirect")
@@ -219,10 +231,8 @@ class _QRView(APIView):
                                                       "messenger or whatsapp.", [{"field": "link", "code": "invalid",
                                                                                    "message": "Unknown link."}])),
                                 status=400, content_type="application/json")
-        try:
-            scale = min(40, max(1, int(request.query_params.get("scale", "10"))))
-        except ValueError:
-            scale = 10
+        # A bad scale is a 400, not a silent default: int("abc") used to raise here (a 500).
+        scale = query_int(request.query_params, "scale", default=10, minimum=1, maximum=40)
         buffer = io.BytesIO()
         segno.make(links[link], error="m").save(buffer, kind=self.kind, scale=scale, border=4)
         response = HttpResponse(buffer.getvalue(), content_type=self.content_type)
@@ -556,13 +566,17 @@ class MetaWebhookView(APIView):
                                  value={"recorded": 1, "duplicate": 0, "ignored": 0, "failed": 0})],
     )
     def post(self, request: Request) -> HttpResponse:
-        raw = request.body  # the exact bytes Meta signed, read before any parsing
+        # Checks in the order of their cost to us, so that no one without the app secret gets further than
+        # a hash: the body's size was bounded before it was read (RequestSizeLimitMiddleware, a 413), then
+        # the signature is checked over the exact bytes Meta signed, and only a signed body is parsed,
+        # with bounded nesting (a 400, never a RecursionError).
+        raw = request.body
         if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), settings.META_APP_SECRET):
             return _forbidden("Invalid signature.")
         try:
-            payload = json.loads(raw)
-        except ValueError:
-            return Response(error_body("parse_error", "The body is not JSON."), status=400)
+            payload = json_loads_bounded(raw)
+        except ParseError:
+            return Response(error_body("parse_error", "The body is not JSON, or nests too deep."), status=400)
         if not isinstance(payload, dict):
             return Response(error_body("parse_error", "The body is not a JSON object."), status=400)
         return Response(services.meta_webhook_process(payload=payload))

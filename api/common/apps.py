@@ -8,6 +8,21 @@ class CommonConfig(AppConfig):
 
     def ready(self) -> None:
         _sqlite_integer_ranges_like_postgresql()
+        _scrub_secrets_from_celery_logs()
+
+
+def _scrub_secrets_from_celery_logs() -> None:
+    """Keep secrets out of a worker's and beat's logs: Celery replaces the root handlers after Django set them up.
+
+    Connected here because a worker and beat run ``django.setup()`` (Celery's Django fix-up) before they
+    set up logging; ``weak=False`` because the receiver is a plain function kept nowhere else.
+    """
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    from api.common.logging import scrub_celery_handlers
+
+    after_setup_logger.connect(scrub_celery_handlers, weak=False)
+    after_setup_task_logger.connect(scrub_celery_handlers, weak=False)
 
 
 def _sqlite_integer_ranges_like_postgresql() -> None:

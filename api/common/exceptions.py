@@ -10,9 +10,10 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DEFAULT_DB_ALIAS, DataError
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -89,6 +90,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+
+    if isinstance(exc, RequestDataTooBig):
+        # Normally refused earlier by RequestSizeLimitMiddleware; a client's fault either way, so a 413
+        # and no traceback (each one at ERROR level let anyone flood the logs).
+        _roll_back(context)
+        return Response(error_body("payload_too_large", "The request body is too large."),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent | UnreadablePostError):
+        _roll_back(context)
+        return Response(error_body("bad_request", "The request body cannot be read."),
+                        status=status.HTTP_400_BAD_REQUEST)
 
     if isinstance(exc, OverflowError | DataError):
         # A number or date outside what the database column can hold (an id of 30 digits, year 0)

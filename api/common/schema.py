@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.drainage import warn
 from drf_spectacular.utils import OpenApiExample
 
 ERROR_SCHEMA = {
@@ -101,3 +102,61 @@ def response_example(value: Any, name: str = "Answer", status_codes: list[str] |
 def request_example(value: Any, name: str = "Request") -> OpenApiExample:
     """An OpenAPI example of a request body; the one way views write one."""
     return OpenApiExample(name, value=value, request_only=True)
+
+
+def _is_blank_alternative(schema: Any) -> bool:
+    """``{type: string, maxLength: 0}``: the branch drf-spectacular adds for ``allow_blank`` on a formatted field."""
+    return isinstance(schema, dict) and schema.get("type") == "string" and schema.get("maxLength") == 0
+
+
+def _make_blank_alternatives_exclusive(schema: Any) -> None:
+    for value in (schema.values() if isinstance(schema, dict) else schema if isinstance(schema, list) else []):
+        _make_blank_alternatives_exclusive(value)
+    if not isinstance(schema, dict) or not isinstance(schema.get("oneOf"), list) or len(schema["oneOf"]) != 2:
+        return
+    formatted, blank = schema["oneOf"]
+    if not _is_blank_alternative(blank) or not isinstance(formatted, dict) or formatted.get("type") != "string":
+        return
+    # A validator that does not assert ``format`` (most do not) finds that '' matches both branches, and a
+    # oneOf matching twice fails: the formatted branch must refuse '' itself.
+    formatted["minLength"] = max(1, formatted.get("minLength", 0))
+    if "default" in formatted:
+        # The default is '' (the blank branch): it belongs to the whole field, not to the branch refusing it.
+        schema.setdefault("default", formatted.pop("default"))
+    if schema.get("nullable"):
+        # OpenAPI 3.0's ``nullable`` does not reach into oneOf branches: exactly one branch must take null.
+        blank["nullable"] = True
+
+
+def exclusive_blank_alternatives(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Rewrite "blank or a formatted string" so that exactly one oneOf branch matches any value.
+
+    drf-spectacular writes ``allow_blank`` on a URL or e-mail field as ``oneOf: [{format: uri}, {maxLength: 0}]``;
+    '' then matches both branches for every validator and client generator that treats ``format`` as a note,
+    so a valid answer fails validation.
+    """
+    _make_blank_alternatives_exclusive(result)
+    return result
+
+
+def _class_name(component: str) -> str:
+    """The class name client generators derive from a component name: they drop what is not a letter or digit."""
+    return "".join(character for character in component if character.isalnum()).lower()
+
+
+def check_component_names(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Warn (so that ``bin/openapi`` fails) on a component name a client generator would mangle or merge.
+
+    ``Cohort`` and ``_Cohort`` are two names for drf-spectacular but one class, ``Cohort``, for
+    openapi-python-client, which then dropped the cohorts report from the client.
+    """
+    seen: dict[str, str] = {}
+    for name in result.get("components", {}).get("schemas", {}):
+        if not name[:1].isupper() or not name.isalnum():
+            warn(f'component name "{name}" is not a PascalCase identifier; name the serializer class '
+                 f'(e.g. FooRowSerializer) or set extend_schema_serializer(component_name=...)')
+        key = _class_name(name)
+        if key in seen:
+            warn(f'component names "{seen[key]}" and "{name}" become the same class in generated clients')
+        seen.setdefault(key, name)
+    return result

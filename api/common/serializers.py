@@ -52,14 +52,14 @@ class ErrorSerializer(serializers.Serializer):
     errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 
 
-class _CheckSerializer(serializers.Serializer):
+class HealthCheckSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     engine = serializers.CharField(required=False)
     kind = serializers.CharField(required=False)
     error = serializers.CharField(required=False)
 
 
-class _WorkersSerializer(serializers.Serializer):
+class HealthWorkersSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     last_heartbeat_at = serializers.DateTimeField(allow_null=True)
     age_seconds = serializers.FloatField(allow_null=True)
@@ -69,9 +69,9 @@ class _WorkersSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
     time = serializers.DateTimeField()
-    database = _CheckSerializer()
-    broker = _CheckSerializer()
-    workers = _WorkersSerializer()
+    database = HealthCheckSerializer()
+    broker = HealthCheckSerializer()
+    workers = HealthWorkersSerializer()
     checks = serializers.DictField(
         child=serializers.DictField(), required=False,
         help_text="The apps' own checks by name, each with `ok` and its counts, e.g. "

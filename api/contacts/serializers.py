@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.common.filters import MAX_ID
 from api.common.serializers import BusinessDateTimeField
 from api.contacts.enums import Channel, LifecycleStage, Segment
 from api.contacts.models import Consent, Contact, ContactNote, FollowUpTask, ImportJob
@@ -189,7 +190,8 @@ class ContactUpsertInputSerializer(_IdentityFields):
     referred_by_id = serializers.IntegerField(required=False)
     consents = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), required=False,
                                      help_text="Channels the person agreed to now (also re-admits an erased person).")
-    consent_how = serializers.CharField(required=False, max_length=200, default="")
+    consent_how = serializers.CharField(required=False, allow_blank=True, max_length=200, default="",
+                                        help_text="How the consents were given (a tasting form, a chat); blank records `upsert`.")
 
 
 class ContactUpdateInputSerializer(_IdentityFields):
@@ -272,7 +274,8 @@ class TaskFilterSerializer(serializers.Serializer):
     due = serializers.ChoiceField(choices=["today", "overdue", "upcoming"], required=False,
                                   help_text="today: open tasks due by the end of today (overdue included).")
     done = serializers.BooleanField(required=False, allow_null=True, default=None)
-    contact_id = serializers.IntegerField(required=False)
+    # Bounded like every id filter: a 40-digit id overflowed the database driver (a 500).
+    contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
 class ImportUploadSerializer(serializers.Serializer):

@@ -11,13 +11,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
 from api.common.pagination import CreatedCursorPagination
+from api.common.parsers import UploadMultiPartParser
 from api.common.schema import request_example, response_example
 from api.common.serializers import ErrorSerializer
 from api.contacts import selectors, services
@@ -352,7 +352,12 @@ class ContactExportCsvView(GenericAPIView):
 
 
 class ImportJobCreateView(APIView):
-    parser_classes = [MultiPartParser]
+    """Upload a CSV of contacts; a worker imports it."""
+
+    # Multipart only, and the file is counted while it streams: past 50 MB the upload stops with a 413
+    # instead of being stored whole in a temporary file and measured afterwards.
+    parser_classes = [UploadMultiPartParser]
+    upload_max_bytes = services.IMPORT_MAX_BYTES
 
     @extend_schema(summary="Upload a CSV of contacts to import",
                    description="Headers in French or English (nom, téléphone, whatsapp, email, ville, quartier, "

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator, URLValidator
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.common.filters import MAX_ID
@@ -315,33 +318,117 @@ class ComplaintSerializer(serializers.ModelSerializer):
 # --- Partners ------------------------------------------------------------------------------
 
 
+class _BlankOrFormatField(serializers.CharField):
+    """A string that is empty or passes ``format_validator``.
+
+    Documented as one schema whose default ``""`` is valid: ``anyOf`` of the format and the empty
+    string. drf-spectacular would write a blank-allowing ``EmailField``/``URLField`` as a ``oneOf``
+    that ``""`` matches twice (so a valid answer fails validation), with ``format`` beside the
+    default ``""``; the validator therefore runs here instead of from ``validators``.
+    """
+
+    format_validator: Any = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value:
+            try:
+                self.format_validator(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from None
+        return value
+
+
+@extend_schema_field({"type": "string", "maxLength": 254, "anyOf": [{"format": "email"}, {"maxLength": 0}],
+                      "description": "An e-mail address, or empty when there is none."})
+class PartnerEmailField(_BlankOrFormatField):
+    """A partner's e-mail address or ``""``."""
+
+    format_validator = EmailValidator()
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field({"type": "string", "maxLength": 500, "anyOf": [{"format": "uri"}, {"maxLength": 0}],
+                      "description": "An https URL that resolves to public addresses only, or empty for no "
+                                     "webhooks."})
+class PartnerWebhookUrlField(_BlankOrFormatField):
+    """A partner's webhook URL or ``""``; the service checks where it leads."""
+
+    format_validator = URLValidator()
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 500)
+        super().__init__(**kwargs)
+
+
+ONE_TIME_SIGNING_KEY_HELP = ("The webhook signing secret, shown this once (at creation and at rotation); "
+                             "no list or detail answer carries it.")
+
+
 class PartnerInSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     contact_person = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = PartnerEmailField(required=False, default="")
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     discount_percent = serializers.IntegerField(min_value=0, max_value=90, default=0)
-    webhook_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+    webhook_url = PartnerWebhookUrlField(required=False, default="")
+    webhook_secret = serializers.CharField(
+        required=False, write_only=True, min_length=32, max_length=100, trim_whitespace=False,
+        help_text="The partner's own signing secret (32-100 printable ASCII characters, no spaces), used as "
+                  "given; leave it out to have one generated. Either way the answer shows it this once.")
     active = serializers.BooleanField(default=True)
 
 
 class PartnerUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     contact_person = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = PartnerEmailField(required=False)
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
     discount_percent = serializers.IntegerField(min_value=0, max_value=90, required=False)
-    webhook_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    webhook_url = PartnerWebhookUrlField(required=False)
     active = serializers.BooleanField(required=False)
     rotate_secret = serializers.BooleanField(required=False, default=False,
-                                             help_text="Generate a new webhook signing secret.")
+                                             help_text="Generate a new webhook signing secret; the answer then "
+                                                       "carries it in `webhook_secret`, this once. Same as POST "
+                                                       "`/api/v1/partners/{id}/webhook-secret/rotate`.")
 
 
 class PartnerSerializer(serializers.ModelSerializer):
+    """A partner as lists and details show it: never its webhook secret."""
+
+    email = PartnerEmailField(read_only=True)
+    webhook_url = PartnerWebhookUrlField(read_only=True)
+
     class Meta:
         model = Partner
         fields = ["id", "name", "contact_person", "email", "phone", "discount_percent", "webhook_url",
-                  "webhook_secret", "active", "created_at", "updated_at"]
+                  "active", "created_at", "updated_at"]
+
+
+class PartnerWithSecretSerializer(PartnerSerializer):
+    """A partner just created or whose secret was just rotated: the one answer with the secret."""
+
+    webhook_secret = serializers.CharField(read_only=True, help_text=ONE_TIME_SIGNING_KEY_HELP)
+
+    class Meta(PartnerSerializer.Meta):
+        fields = [*PartnerSerializer.Meta.fields, "webhook_secret"]
+
+
+class PartnerUpdatedSerializer(PartnerSerializer):
+    """A changed partner; carries the new secret only when the change rotated it."""
+
+    webhook_secret = serializers.CharField(required=False, help_text="Only when `rotate_secret` was true: "
+                                           + ONE_TIME_SIGNING_KEY_HELP)
+
+    class Meta(PartnerSerializer.Meta):
+        fields = [*PartnerSerializer.Meta.fields, "webhook_secret"]
 
 
 class ApiKeyInSerializer(serializers.Serializer):

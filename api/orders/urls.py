@@ -36,6 +36,8 @@ urlpatterns = [
     path("complaints/<id:pk>", views.ComplaintDetailView.as_view(), name="complaint-detail"),
     path("partners", views.PartnerListCreateView.as_view(), name="partner-list"),
     path("partners/<id:pk>", views.PartnerDetailView.as_view(), name="partner-detail"),
+    path("partners/<id:pk>/webhook-secret/rotate", views.PartnerWebhookSecretRotateView.as_view(),
+         name="partner-webhook-secret-rotate"),
     path("partners/<id:pk>/api-keys", views.PartnerApiKeysView.as_view(), name="partner-api-keys"),
     path("partners/<id:pk>/api-keys/<id:key_id>/revoke", views.PartnerApiKeyRevokeView.as_view(),
          name="partner-api-key-revoke"),

@@ -8,16 +8,16 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpResponse
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
+from api.common.filters import query_datetime
+from api.common.pagination import StrictPageNumberPagination
 from api.common.serializers import ErrorSerializer
 from api.orders import conf, documents, selectors, services
 from api.orders.auth import ApiKeyAuthentication, IsPartner, PartnerKeyThrottle, request_partner
@@ -54,7 +54,9 @@ from api.orders.serializers import (
     PartnerOrderPageSerializer,
     PartnerOrderSerializer,
     PartnerSerializer,
+    PartnerUpdatedSerializer,
     PartnerUpdateSerializer,
+    PartnerWithSecretSerializer,
     PaymentInSerializer,
     PaymentInstructionsSerializer,
     PaymentSerializer,
@@ -103,7 +105,8 @@ PAYMENT = {"id": 5, "amount_xaf": 8000, "method": "orange_money", "provider_refe
            "paid_at": T, "created_at": T}
 PARTNER = {"id": 4, "name": "Épicerie Fine Akwa", "contact_person": "Serge Kamga", "email": "serge@example.cm",
            "phone": "+237699000111", "discount_percent": 15, "webhook_url": "https://akwa.example.cm/hooks/confiotes",
-           "webhook_secret": "whsec-3q2+7w…", "active": True, "created_at": T, "updated_at": T}
+           "active": True, "created_at": T, "updated_at": T}
+PARTNER_WITH_SECRET = {**PARTNER, "webhook_secret": "Jq3v0-8mZ0bW7yQp2cRkT1sLx9aN4eUh6fGiVdOo5Ys"}
 API_KEY = {"id": 9, "partner_id": 4, "name": "boutique", "prefix": "cfk_1a2b3c4d", "created_at": T,
            "last_used_at": None, "revoked_at": None}
 DELIVERY = {"id": 77, "event": "order.status_changed", "order_number": "CF-2026-000123",
@@ -139,7 +142,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
                 "more); the same key with another body is a 422.")
 
 
-class ComplaintPagination(PageNumberPagination):
+class ComplaintPagination(StrictPageNumberPagination):
     """Complaints are sorted by urgency, not by a unique column, so they page by number."""
 
     page_size = 50
@@ -473,16 +476,20 @@ class PartnerListCreateView(GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PartnerSerializer(page, many=True).data)
 
-    @extend_schema(summary="Add a partner", description="A webhook URL must be https and resolve to a public "
-                   "address. A signing secret is generated.", request=PartnerInSerializer,
-                   responses={201: PartnerSerializer, 409: E},
+    @extend_schema(summary="Add a partner", description="A webhook URL must be https and resolve to public "
+                   "addresses only. The signing secret is the `webhook_secret` given, or a generated one; this "
+                   "answer shows it, and no other answer will.", request=PartnerInSerializer,
+                   responses={201: PartnerWithSecretSerializer, 409: E},
                    examples=[req({k: PARTNER[k] for k in ("name", "contact_person", "email", "phone",
-                                                          "discount_percent", "webhook_url")}), res(PARTNER)],
+                                                          "discount_percent", "webhook_url")}),
+                             res(PARTNER_WITH_SECRET, status_codes=["201"])],
                    tags=["partners"])
     def post(self, request: Request) -> Response:
+        """Create a partner and show its webhook secret, this once."""
         data = PartnerInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(PartnerSerializer(services.partner_create(**data.validated_data)).data, status=201)
+        partner = services.partner_create(**data.validated_data)
+        return Response(PartnerWithSecretSerializer(partner).data, status=201)
 
 
 class PartnerDetailView(GenericAPIView):
@@ -494,15 +501,31 @@ class PartnerDetailView(GenericAPIView):
         return Response(PartnerSerializer(self.get_object()).data)
 
     @extend_schema(summary="Change a partner (discount, webhook URL, secret rotation)",
-                   request=PartnerUpdateSerializer, responses=PartnerSerializer,
-                   examples=[req({"discount_percent": 20, "rotate_secret": True}), res(PARTNER)], tags=["partners"])
+                   request=PartnerUpdateSerializer, responses=PartnerUpdatedSerializer,
+                   examples=[req({"discount_percent": 20, "rotate_secret": True}),
+                             res({**PARTNER_WITH_SECRET, "discount_percent": 20})], tags=["partners"])
     def patch(self, request: Request, pk: int) -> Response:
+        """Change the given fields; the answer carries the webhook secret only if this change rotated it."""
         data = PartnerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         rotate = fields.pop("rotate_secret", False)
-        return Response(PartnerSerializer(services.partner_update(partner_id=pk, rotate_secret=rotate,
-                                                                  **fields)).data)
+        partner = services.partner_update(partner_id=pk, rotate_secret=rotate, **fields)
+        output = PartnerWithSecretSerializer if rotate else PartnerSerializer
+        return Response(output(partner).data)
+
+
+class PartnerWebhookSecretRotateView(GenericAPIView):
+    queryset = Partner.objects.all()
+    serializer_class = PartnerWithSecretSerializer
+
+    @extend_schema(summary="Rotate a partner's webhook secret (shown once)", request=None,
+                   description="Generates a new signing secret and shows it in this answer only. Deliveries "
+                   "not yet sent are signed with the new one.",
+                   responses=PartnerWithSecretSerializer, examples=[res(PARTNER_WITH_SECRET)], tags=["partners"])
+    def post(self, request: Request, pk: int) -> Response:
+        """Generate a new webhook secret for the partner and show it, this once."""
+        return Response(PartnerWithSecretSerializer(services.partner_webhook_secret_rotate(partner_id=pk)).data)
 
 
 class PartnerApiKeysView(GenericAPIView):
@@ -607,14 +630,8 @@ class PartnerOrdersView(PartnerAPIView):
         if request.query_params.get("cursor"):
             after = PollPosition.decode(request.query_params["cursor"])
         elif request.query_params.get("updated_since"):
-            raw = request.query_params["updated_since"]
-            since = parse_datetime(raw)
-            if since is None and parse_date(raw) is not None:
-                since = parse_datetime(raw + "T00:00:00+00:00")
-            if since is None or since.tzinfo is None:
-                raise ApplicationError("updated_since: an ISO 8601 time with its offset.", code="validation_error",
-                                       errors=[field_error("updated_since", "An ISO 8601 time with offset.")])
-            after = PollPosition(since, 0)
+            since = query_datetime(request.query_params, "updated_since")
+            after = PollPosition(since, 0) if since is not None else None
         limit = _int_param(request, "page_size", conf.PARTNER_POLL_PAGE_SIZE, conf.PARTNER_POLL_MAX_PAGE_SIZE)
         versions, position, more = selectors.partner_orders_changed(partner_id=partner.pk, after=after, limit=limit)
         found = documents.partner_order_documents(partner_id=partner.pk, versions=versions)

@@ -178,10 +178,12 @@ def test_a_name_that_resolves_inside_is_refused(monkeypatch):
     monkeypatch.setattr(webhooks.socket, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(UnsafeWebhookUrl, match="10.0.0.7"):
         validate_public_https_url("https://hooks.partner.example/confiotes")
-    # also at send time (DNS may change after the URL was saved): not retried
+    # also at send time (DNS may change after the URL was saved): nothing is sent, and the partner
+    # reads what any unreachable endpoint gives, retried alike (tests/hardening/test_ssrf.py)
     result = post_signed("https://hooks.partner.example/confiotes", b"{}", "s")
     assert not result.ok
-    assert not result.retryable
+    assert result.error == webhooks.UNREACHABLE_ERROR
+    assert "10.0.0.7" in result.detail
 
 
 def test_public_https_is_accepted_and_loopback_only_with_the_test_setting(monkeypatch, settings, staff_client):

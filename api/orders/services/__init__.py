@@ -39,6 +39,7 @@ from api.orders.services.partners import (
     partner_api_keys_forget,
     partner_create,
     partner_update,
+    partner_webhook_secret_rotate,
 )
 from api.orders.services.payments import order_refund, payment_record
 from api.orders.services.privacy import orders_erase_contact
@@ -76,6 +77,7 @@ __all__ = [
     "partner_api_keys_forget",
     "partner_create",
     "partner_update",
+    "partner_webhook_secret_rotate",
     "payment_record",
     "product_create",
     "product_update",

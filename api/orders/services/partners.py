@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -28,19 +29,47 @@ def _check_webhook_url(url: str) -> None:
         raise invalid("webhook_url", str(exc), "unsafe_url") from None
 
 
+# A signing secret a partner brings must be as hard to guess as the ones we generate (32 random
+# bytes give 43 characters of ``token_urlsafe``); printable ASCII without spaces, so that it reads
+# back byte for byte from any partner's configuration file.
+WEBHOOK_SECRET_MIN_LENGTH = 32
+WEBHOOK_SECRET_MAX_LENGTH = 100  # the column's length
+_WEBHOOK_SECRET_CHARACTERS = re.compile(r"[!-~]+")
+
+
+def webhook_secret_generate() -> str:
+    """A new webhook signing secret: 32 random bytes, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def _check_webhook_secret(secret: str) -> None:
+    if not WEBHOOK_SECRET_MIN_LENGTH <= len(secret) <= WEBHOOK_SECRET_MAX_LENGTH:
+        raise invalid("webhook_secret", f"Between {WEBHOOK_SECRET_MIN_LENGTH} and {WEBHOOK_SECRET_MAX_LENGTH} "
+                      "characters; leave it out to have one generated.", "invalid_secret")
+    if not _WEBHOOK_SECRET_CHARACTERS.fullmatch(secret):
+        raise invalid("webhook_secret", "Printable ASCII characters only, without spaces.", "invalid_secret")
+
+
 def partner_create(*, name: str, contact_person: str = "", email: str = "", phone: str = "",
-                   discount_percent: int = 0, webhook_url: str = "", active: bool = True) -> Partner:
-    """Add a reseller; a webhook URL must be public https (see ``integrations.webhooks``). A signing
-    secret is generated."""
+                   discount_percent: int = 0, webhook_url: str = "", active: bool = True,
+                   webhook_secret: str = "") -> Partner:
+    """Add a reseller; a webhook URL must be public https (see ``integrations.webhooks``).
+
+    The signing secret is the one given (a partner that already has one keeps it; it must be 32 to
+    100 printable characters, else a 400 on ``webhook_secret``) or a generated one. The caller shows
+    it this once: lists and details never carry it.
+    """
     if Partner.objects.filter(name=name).exists():
         raise ConflictError(f"A partner named {name} exists.", code="duplicate_partner",
                             errors=[field_error("name", "Already used.", "unique")])
     if not 0 <= discount_percent <= 90:
         raise invalid("discount_percent", "Between 0 and 90.")
+    if webhook_secret:
+        _check_webhook_secret(webhook_secret)
     _check_webhook_url(webhook_url)
     return Partner.objects.create(name=name, contact_person=contact_person, email=email, phone=phone,
                                   discount_percent=discount_percent, webhook_url=webhook_url, active=active,
-                                  webhook_secret=secrets.token_urlsafe(32))
+                                  webhook_secret=webhook_secret or webhook_secret_generate())
 
 
 def partner_update(*, partner_id: int, rotate_secret: bool = False, name: str | Unset = UNSET,
@@ -65,10 +94,19 @@ def partner_update(*, partner_id: int, rotate_secret: bool = False, name: str | 
         for field_name, value in fields.items():
             setattr(partner, field_name, value)
         if rotate_secret:
-            partner.webhook_secret = secrets.token_urlsafe(32)
+            partner.webhook_secret = webhook_secret_generate()
         partner.save()
         partner_api_keys_forget(partner_id=partner.pk)  # cached keys carry the partner (active, discount)
         return partner
+
+
+def partner_webhook_secret_rotate(*, partner_id: int) -> Partner:
+    """Give a partner a new generated webhook signing secret; the caller shows it this once.
+
+    Deliveries still waiting are signed with the new secret when they are sent: the partner
+    switches its configuration to the new secret as soon as it reads it.
+    """
+    return partner_update(partner_id=partner_id, rotate_secret=True)
 
 
 def api_key_hash(raw_key: str) -> str:

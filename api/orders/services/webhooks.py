@@ -74,8 +74,8 @@ def webhook_deliveries_claim(*, now: datetime | None = None, limit: int | None =
 
 def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery:
     """POST one claimed delivery, signed, and record the outcome: succeeded, or the next attempt
-    with exponential backoff, or failed once the next attempt would fall past 24 h (or the URL is
-    unsafe). No lock is held during the HTTP call."""
+    with exponential backoff, or failed once the next attempt would fall past 24 h. The POST goes to
+    the address vetted for it (see ``integrations.webhooks``). No lock is held during the HTTP call."""
     delivery = WebhookDelivery.objects.select_related("partner").get(pk=delivery_id)
     partner = delivery.partner
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
@@ -88,6 +88,11 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             headers={"X-Confiotes-Delivery": str(delivery.pk), "X-Confiotes-Event": delivery.event},
         )
         result_ok, status_code, error, retryable = result.ok, result.status_code, result.error, result.retryable
+        if result.detail:
+            # The partner reads only ``error`` (the same sentence for any failure before an answer,
+            # so the log cannot serve as a port scanner); staff read the cause here.
+            logger.warning("Webhook delivery %s to partner %s not delivered: %s", delivery.pk, partner.pk,
+                           result.detail)
     now = now or timezone.now()
     fields: dict[str, Any] = {"last_status_code": status_code, "last_error": error[:500]}
     if result_ok:
