@@ -41,6 +41,12 @@ def costs_per_channel(first_day: date | None = None, end_day: date | None = None
     return campaigns.costs_per_channel(since=first_day, until=end_day)
 
 
+def inputs_version() -> tuple[Any, ...]:
+    """A fingerprint of what the reports read here (costs, campaigns, touches, new and merged contacts):
+    it moves when one of them is added, changed or merged away (see the two apps' own ``*_version``)."""
+    return (*campaigns.report_inputs_version(), *contacts.contacts_version())
+
+
 def new_contacts_by_first_touch(start: datetime, end: datetime) -> list[tuple[date, str | None, int]]:
     """``(business week's Monday, "campaign_id|channel" of the first tracked touch or None, contacts)``
     for the contacts created in ``[start, end)`` that were not merged away.

@@ -7,11 +7,14 @@ counted on their ``day`` (already a business-time-zone date).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, DateField, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -53,11 +56,33 @@ def _week_index(day: date, first_monday: date) -> int:
     return (day - first_monday).days // 7
 
 
-def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
-                    ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
-    """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
+# What the weekly report reads, for ``weeks`` weeks from a Monday: credits summed per campaign, channel
+# and week; costs per campaign and day; new contacts per week and first touch. Both groupings (per
+# channel, per campaign) are made from the same rows.
+WeeklyInputs = tuple[list[dict[str, Any]], list[tuple[int, str, date, int]], list[tuple[date, str | None, int]]]
+
+
+def _weekly_inputs(*, first_monday: date, weeks: int, model: str) -> WeeklyInputs:
+    """The rows ``_weekly_buckets`` groups: three queries."""
     start, _ = week_bounds(first_monday)
     _, end = week_bounds(first_monday + timedelta(weeks=weeks - 1))
+    # Summed per business week in the database (the week's Monday): a seventh of the rows of a daily sum.
+    summed = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
+              .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
+              .values("campaign_id", "channel", "day")
+              .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
+                        new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
+              .order_by())
+    credits = [dict(row) for row in summed]
+    costs = list(report_inputs.daily_costs(first_monday, first_monday + timedelta(weeks=weeks)))
+    return credits, costs, report_inputs.new_contacts_by_first_touch(start, end)
+
+
+def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str,
+                    load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs,
+                    ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
+    """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
+    credits, costs, leads = load_inputs(first_monday=first_monday, weeks=weeks, model=model)
     buckets: dict[Any, list[dict[str, float]]] = defaultdict(lambda: [_new_bucket() for _ in range(weeks)])
     labels: dict[Any, dict[str, Any]] = {}
 
@@ -66,13 +91,6 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         labels.setdefault(key, {"channel": channel, "campaign_id": None if group == "channel" else campaign_id})
         return key
 
-    # Summed per business week in the database (the week's Monday): a seventh of the rows of a daily sum.
-    credits = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
-               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
-               .values("campaign_id", "channel", "day")
-               .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
-                         new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
-               .order_by())
     for row in credits:
         index = _week_index(row["day"], first_monday)
         if not 0 <= index < weeks:
@@ -85,13 +103,12 @@ def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str
         if row["channel"] == engine.UNKNOWN_CHANNEL and row["campaign_id"] is None:
             bucket["orders_without_source"] += row["orders"] or 0
 
-    for cost_campaign, cost_channel, day, amount in report_inputs.daily_costs(
-            first_monday, first_monday + timedelta(weeks=weeks)):
+    for cost_campaign, cost_channel, day, amount in costs:
         buckets[key_of(cost_campaign, cost_channel)][_week_index(day, first_monday)]["cost_xaf"] += amount
 
     # Leads: contacts created in the week, credited to the campaign / channel of their first touch.
     # The key's channel is already the touch's (its campaign's, else its kind's, else its own).
-    for week, first_key, n in report_inputs.new_contacts_by_first_touch(start, end):
+    for week, first_key, n in leads:
         campaign_id: int | None = None
         channel = None
         if first_key is not None:
@@ -150,12 +167,22 @@ def weekly_roi_report(*, week: date | None = None, model: str | None = None, gro
     totals give the share of orders with no source, to remind staff to ask.
     """
     model = model_or_default(model)
+    _check_group(group)
+    return _weekly_report(monday=week_start(week or current_week()), model=model, group=group)
+
+
+def _check_group(group: str) -> None:
     if group not in ("channel", "campaign"):
         raise ApplicationError("group must be channel or campaign.", code="validation_error",
                                errors=[field_error("group", "Choose channel or campaign.", "invalid_choice")])
-    monday = week_start(week or current_week())
+
+
+def _weekly_report(*, monday: date, model: str, group: str,
+                   load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs) -> dict[str, Any]:
+    """The body of ``weekly_roi_report`` for a checked model and group; ``load_inputs`` reads its rows."""
     first = monday - timedelta(weeks=4)
-    buckets, labels = _weekly_buckets(first_monday=first, weeks=5, model=model, group=group)
+    buckets, labels = _weekly_buckets(first_monday=first, weeks=5, model=model, group=group,
+                                      load_inputs=load_inputs)
     campaigns = report_inputs.campaign_labels(label["campaign_id"] for label in labels.values())
     rows = []
     for key, series in buckets.items():
@@ -189,6 +216,50 @@ def weekly_roi_report(*, week: date | None = None, model: str | None = None, gro
         "share_orders_without_source": metrics.ratio(without, orders, 4),
         "last_run": last_run_summary(),
     }
+
+
+# How long a back office page may show a cached weekly report: its key names every input the
+# report reads (see ``report_data_version``), so this only bounds what the key cannot see, such as a
+# touch moved by a merge. A page load reads the report twice (per channel and per campaign); on
+# 100,000 contacts and 1,000,000 touches that was 480 ms on a loaded 2-core machine (bench/back_office.py).
+REPORT_CACHE_SECONDS = 300
+
+
+def report_data_version() -> str:
+    """A short fingerprint of everything the weekly report is computed from: the last successful run
+    (credits change only with a run), the costs, campaigns, touches and contacts (``report_inputs``),
+    and the database (two test runs sharing one cache never share a key)."""
+    run = (AttributionRun.objects.filter(state=RunState.SUCCEEDED).order_by("-finished_at")
+           .values_list("pk", "finished_at").first())
+    parts = (connection.settings_dict["NAME"], run, report_inputs.inputs_version())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def weekly_roi_report_cached(*, week: date | None = None, model: str | None = None,
+                             group: str = "channel") -> dict[str, Any]:
+    """``weekly_roi_report``, kept in the cache under the week, the model, the grouping and
+    ``report_data_version()`` for ``REPORT_CACHE_SECONDS``: the back office's pages show it on every
+    load, and it changes only when its data does (a few small reads tell)."""
+    model = model_or_default(model)
+    _check_group(group)
+    monday = week_start(week or current_week())
+    version = report_data_version()
+    key = f"attribution:weekly-report:{monday}:{model}:{group}:{version}"
+    report = cache.get(key)
+    if report is None:
+
+        def cached_inputs(*, first_monday: date, weeks: int, model: str) -> WeeklyInputs:
+            # Kept too: the page's other grouping (per campaign after per channel) reads the same rows.
+            inputs_key = f"attribution:weekly-inputs:{first_monday}:{weeks}:{model}:{version}"
+            inputs = cache.get(inputs_key)
+            if inputs is None:
+                inputs = _weekly_inputs(first_monday=first_monday, weeks=weeks, model=model)
+                cache.set(inputs_key, inputs, REPORT_CACHE_SECONDS)
+            return inputs
+
+        report = _weekly_report(monday=monday, model=model, group=group, load_inputs=cached_inputs)
+        cache.set(key, report, REPORT_CACHE_SECONDS)
+    return report
 
 
 def last_run_summary() -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import BigIntegerField, Count, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Count, Max, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -294,6 +294,16 @@ def costs_per_campaign_day(*, since: date, until: date) -> list[tuple[int, str, 
             .values("campaign_id", "campaign__channel", "day").annotate(amount=Sum("amount_xaf")).order_by()
             .values_list("campaign_id", "campaign__channel", "day", "amount"))
     return [(campaign_id, channel, day, int(amount or 0)) for campaign_id, channel, day, amount in rows]
+
+
+def report_inputs_version() -> tuple[Any, ...]:
+    """What the reports read of this app, as a fingerprint that moves when a cost row is added, changed
+    or deleted, a campaign is changed (its channel decides where its costs go) or a touch is recorded:
+    ``(cost rows, their latest change, latest campaign change, newest touchpoint id)``. Three indexed
+    or small reads; a touch changed in place (a merge moving it) does not move it."""
+    costs = CampaignCost.objects.aggregate(n=Count("pk"), changed=Max("updated_at"))
+    return (costs["n"], costs["changed"], Campaign.objects.aggregate(changed=Max("updated_at"))["changed"],
+            Touchpoint.objects.aggregate(newest=Max("pk"))["newest"])
 
 
 def costs_per_channel(*, since: date | None = None, until: date | None = None) -> dict[str, int]:

@@ -1,39 +1,43 @@
+"""Sequences, enrollments, broadcasts and messages in the Django admin (superusers only), read-only:
+they are written through the nurture services (``sequence_create``, ``enrollment_create``,
+``broadcast_create``…) and the outbox, which check consent and send each message at most once."""
+
 from django.contrib import admin
 
+from api.common.admin import ReadOnlyAdmin, ReadOnlyInline
 from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, SequenceStep, TelegramUpdate
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ReadOnlyInline):
     model = SequenceStep
-    extra = 0
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(ReadOnlyAdmin):
     list_display = ["name", "purpose", "campaign_code", "is_active", "created_at"]
     inlines = [StepInline]
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(ReadOnlyAdmin):
     list_display = ["sequence", "contact", "state", "trigger", "created_at"]
     list_filter = ["state", "trigger"]
-    raw_id_fields = ["contact"]
+    list_select_related = ["sequence", "contact"]
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(ReadOnlyAdmin):
     list_display = ["name", "send_at", "state", "total"]
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "contact", "channel", "category", "state", "reason", "due_at", "sent_at", "attempts"]
     list_filter = ["state", "channel", "category"]
+    list_select_related = ["contact"]
     search_fields = ["idempotency_key", "recipient"]
-    raw_id_fields = ["contact", "enrollment", "broadcast", "step"]
 
 
 @admin.register(TelegramUpdate)
-class TelegramUpdateAdmin(admin.ModelAdmin):
+class TelegramUpdateAdmin(ReadOnlyAdmin):
     list_display = ["update_id", "kind", "chat_id", "received_at", "processed_at", "error"]
