@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from api.common.errors import ApplicationError
@@ -20,6 +21,8 @@ _CODE_MESSAGES = {
     "invalid_transition": _("This order cannot take this step now."),
     "order_closed": _("This order is closed: no payment can be recorded."),
     "nothing_to_refund": _("Nothing is left to refund on this order."),
+    "already_merged": _("This customer was already merged into another card."),
+    "not_found": _("This record no longer exists: reload the page."),
 }
 
 _INDEX = re.compile(r"\[\d+\]")
@@ -28,8 +31,10 @@ _INDEX = re.compile(r"\[\d+\]")
 def add_service_error(form: forms.Form, error: ApplicationError, fields: Mapping[str, str] | None = None) -> None:
     """Put ``error`` on ``form``: each entry of ``error.errors`` on the form field its path maps to
     (``fields``: service path, exact or with list indexes dropped, to form field; same name by
-    default), the
-    rest as a non-field error. Assumes the caller rolled back whatever the service did."""
+    default), the rest as a non-field error. Assumes the caller rolled back whatever the service did.
+
+    The services write English (their API wording); a message the catalogue knows is shown in the
+    page's language, any other as the service wrote it."""
     fields = fields or {}
     placed = False
     for entry in error.errors:
@@ -37,8 +42,8 @@ def add_service_error(form: forms.Form, error: ApplicationError, fields: Mapping
         name = fields.get(path) or fields.get(_INDEX.sub("", path)) or path
         if name and name in form.fields:
             message = (_CODE_MESSAGES.get(entry.get("code", "")) or _CODE_MESSAGES.get(error.code)
-                       or entry.get("message") or error.message)
+                       or gettext(entry.get("message") or error.message))
             form.add_error(name, message)
             placed = True
     if not placed:
-        form.add_error(None, _CODE_MESSAGES.get(error.code, error.message))
+        form.add_error(None, _CODE_MESSAGES.get(error.code) or gettext(error.message))

@@ -39,6 +39,43 @@ class NoteForm(forms.Form):
     text = forms.CharField(label=_("Note"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class ContactIdsField(forms.Field):
+    """Contact ids sent as repeated hidden inputs (``avec=7&avec=9``)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        try:
+            return [int(v) for v in values]
+        except (TypeError, ValueError):
+            raise forms.ValidationError(_("Choose customers from the list."), code="invalid") from None
+
+
+class MergeForm(forms.Form):
+    """Which customer stays (``garder``) and who is folded into them (``avec``); ``contact_merge``
+    decides whether it may be done."""
+
+    garder = forms.IntegerField(widget=forms.HiddenInput)
+    avec = ContactIdsField(label=_("Merged into them"), required=False)
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"), help_text=_(
+        "Columns in French or English: nom, téléphone, whatsapp, email, ville, quartier, segment, source, tags, "
+        "note. Separated by ; or , (an Excel export works)."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    consent_given = forms.BooleanField(
+        label=_("These people agreed again to hear from us"), required=False,
+        help_text=_("Only then are people who asked to be forgotten added back."))
+
+
+class EraseForm(forms.Form):
+    confirm = forms.BooleanField(label=_("I understand: this person's details are deleted for good."))
+
+
 class OrderForm(forms.Form):
     """One order taken on the phone: the buyer (a found contact or a phone and a name), up to
     ``ORDER_LINES`` lines, coupon, delivery fee and where the customer heard of the shop."""
@@ -59,8 +96,9 @@ class OrderForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=1000, required=False,
                            widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, catalog: list[tuple[str, str]], **kwargs: Any) -> None:
-        """``catalog``: (``box:<id>`` or ``product:<id>``, name and price) pairs to choose from."""
+    def __init__(self, *args: Any, catalog: list[tuple[str, Any]], **kwargs: Any) -> None:
+        """``catalog``: (``box:<id>`` or ``product:<id>``, name and price) pairs to choose from, or
+        (group name, pairs) groups of them."""
         super().__init__(*args, **kwargs)
         options = [("", "—"), *catalog]
         for i in range(ORDER_LINES):

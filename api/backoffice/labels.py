@@ -10,8 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 from api.attribution.enums import RfmGroup
 from api.attribution.selectors import NO_CAMPAIGN
-from api.campaigns.enums import CampaignChannel
+from api.campaigns.enums import CampaignChannel, CampaignStatus, CostKind
 from api.contacts.enums import Channel, LifecycleStage, Segment
+from api.nurture.enums import Purpose
 from api.orders.enums import ComplaintState, OrderStatus, PaymentMethod, PaymentStatus
 
 LABELS: dict[str, dict[str, Promise]] = {
@@ -106,6 +107,70 @@ LABELS: dict[str, dict[str, Promise]] = {
         RfmGroup.AT_RISK: _("At risk"),
         RfmGroup.CANNOT_LOSE: _("Cannot lose them"),
         RfmGroup.HIBERNATING: _("Hibernating"),
+    },
+    # What each RFM group means for staff, after the grid of ``api.attribution.metrics.rfm_group``.
+    "rfm_group_hint": {
+        RfmGroup.CHAMPIONS: _("Bought recently and often: thank them, ask them to bring friends."),
+        RfmGroup.LOYAL: _("Buy often: keep them close with news and tastings."),
+        RfmGroup.POTENTIAL_LOYALIST: _("Recent customers who came back: a personal message can make them loyal."),
+        RfmGroup.NEW: _("First order very recently: welcome them."),
+        RfmGroup.PROMISING: _("Recent, but one order only: invite them to order again."),
+        RfmGroup.NEED_ATTENTION: _("Neither recent nor frequent: remind them of us."),
+        RfmGroup.AT_RISK: _("Used to buy often, not lately: call them."),
+        RfmGroup.CANNOT_LOSE: _("Big, frequent buyers gone quiet: call them first."),
+        RfmGroup.HIBERNATING: _("Few orders, long ago."),
+    },
+    "campaign_status": {
+        CampaignStatus.DRAFT: _("Draft"),
+        CampaignStatus.ACTIVE: _("Active"),
+        CampaignStatus.PAUSED: _("Paused"),
+        CampaignStatus.ENDED: _("Ended"),
+    },
+    "cost_kind": {
+        CostKind.ADS: _("Ads"),
+        CostKind.SAMPLES: _("Samples"),
+        CostKind.PRINTING: _("Printing"),
+        CostKind.DELIVERY: _("Delivery"),
+        CostKind.STAFF: _("Staff"),
+        CostKind.OTHER: _("Other"),
+    },
+    # The Facebook Page metrics the sync stores by default (FACEBOOK_PAGE_METRICS); others show as named.
+    "page_metric": {
+        "page_follows": _("Page followers"),
+        "page_media_view": _("Views of the Page's content"),
+    },
+    # Where a broadcast stands (views/messages.py ``broadcast_phase``, from the broadcast's state and progress).
+    "broadcast_phase": {
+        "scheduled": _("Scheduled"),
+        "starting": _("Starting"),
+        "sending": _("Sending"),
+        "finished": _("Finished"),
+        "cancelled": _("Cancelled"),
+    },
+    "sequence_purpose": {
+        Purpose.INTRODUCTION: _("Introduction (every new contact)"),
+        Purpose.CAMPAIGN: _("Campaign (bot started with its code)"),
+        Purpose.AFTER_SALE: _("After sale (order delivered)"),
+        Purpose.MONTHLY: _("Monthly personal message"),
+        Purpose.MANUAL: _("Manual (enrolled by staff)"),
+    },
+    # The filters of an audience (``api.contacts.selectors.contacts_audience``).
+    "audience_filter": {
+        "segment": _("Segment"),
+        "lifecycle_stage": _("Stage"),
+        "tags": _("Tags"),
+        "city": _("Cities"),
+        "rfm_group": _("RFM group"),
+        "channel": _("Channel"),
+        "self_reported_source": _("Where they heard of us"),
+        "acquisition_channel": _("Acquisition channel"),
+    },
+    # Where a contacts import job stands (``ImportJob.Status`` of the contacts app, not published as an enum).
+    "import_status": {
+        "pending": _("Waiting for a worker"),
+        "running": _("Importing"),
+        "done": _("Import finished"),
+        "failed": _("Import stopped"),
     },
 }
 

@@ -45,6 +45,8 @@ class Sequence(models.Model):
 class SequenceStep(models.Model):
     """One message of a sequence, ``delay`` after the previous one (after enrollment for the first)."""
 
+    MAX_DELAY = dt.timedelta(days=366)  # a step further away than a year is a typo, not a plan
+
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
     delay = models.DurationField(default=dt.timedelta)

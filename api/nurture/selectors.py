@@ -7,8 +7,18 @@ from datetime import datetime
 from django.db.models import Count, QuerySet
 
 from api.common.errors import NotFoundError
+from api.contacts.enums import LifecycleStage
 from api.contacts.registry import TimelineEvent
-from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, TelegramUpdate
+from api.contacts.selectors import contacts_live
+from api.nurture import conf
+from api.nurture.models import (
+    Broadcast,
+    Enrollment,
+    NurtureProfile,
+    OutboundMessage,
+    Sequence,
+    TelegramUpdate,
+)
 
 State = OutboundMessage.State
 # What a contact's timeline shows of the messages sent to them (queued and cancelled ones are not events).
@@ -103,3 +113,37 @@ def enrollment_timeline(contact_id: int, before: datetime | None, limit: int) ->
                           source="nurture_enrollments", ref=f"enrollment:{e.pk:012d}",
                           data={"enrollment_id": e.pk, "sequence_id": e.sequence_id, "state": e.state})
             for e in qs.order_by("-created_at", "-id")[:limit]]
+
+
+# --- lead score, maturity, predicted reorder date (staff screens) --------------------------------------
+
+
+def lead_mature_threshold() -> int:
+    """The lead score from which a suspect or prospect is "mature" (``NURTURE_MATURE_THRESHOLD``)."""
+    return int(conf.get("NURTURE_MATURE_THRESHOLD"))
+
+
+def nurture_profile_find(contact_id: int) -> NurtureProfile | None:
+    """The contact's lead score, ``matured_at`` and ``replenishment_due_at``, or None when nurture
+    never scored them. Reads only: ``services.scoring.nurture_profile_get`` creates the row."""
+    return NurtureProfile.objects.filter(contact_id=contact_id).first()
+
+
+def contacts_recently_matured(*, since: datetime, limit: int = 20) -> list[NurtureProfile]:
+    """Live suspects and prospects who became mature (``services.scoring.lead_score_record`` stamps
+    ``matured_at`` when their score crosses the threshold) at or after ``since``, the latest first,
+    with their contact. Those who have bought since are no longer prospects and are left out."""
+    prospects = contacts_live().filter(lifecycle_stage__in=[LifecycleStage.SUSPECT, LifecycleStage.PROSPECT])
+    return list(NurtureProfile.objects.select_related("contact")
+                .filter(matured_at__gte=since, contact_id__in=prospects.values("pk"))
+                .order_by("-matured_at", "-id")[:limit])
+
+
+def contacts_due_to_reorder(*, start: datetime, end: datetime, limit: int = 20) -> list[NurtureProfile]:
+    """Live customers whose predicted reorder date (``services.replenishment.replenishment_plan``:
+    last kept order + their usual gap) falls between ``start`` and ``end``, the earliest first,
+    with their contact. A new order moves the date forward at the next plan."""
+    return list(NurtureProfile.objects.select_related("contact")
+                .filter(replenishment_due_at__gte=start, replenishment_due_at__lt=end,
+                        contact_id__in=contacts_live().values("pk"))
+                .order_by("replenishment_due_at", "id")[:limit])

@@ -20,7 +20,7 @@ CHANNELS = ["telegram", "messenger", "whatsapp"]
 AUDIENCE_HELP = ("Contacts to reach; each key takes a value or a list, any of which matches: segment, "
                  "lifecycle_stage, tags, self_reported_source, acquisition_channel, city, channel, rfm_group "
                  "(e.g. {\"rfm_group\": [\"at_risk\", \"cannot_lose\"]}). An unknown key is a 400.")
-MAX_STEP_DELAY = timedelta(days=366)
+MAX_STEP_DELAY = SequenceStep.MAX_DELAY
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 
 

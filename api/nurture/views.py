@@ -31,6 +31,7 @@ from api.nurture.serializers import (
     SequenceInputSerializer,
     SequenceOutputSerializer,
     SequenceUpdateSerializer,
+    StepInputSerializer,
     WebhookAckSerializer,
 )
 from integrations.telegram import secret_token_matches
@@ -160,13 +161,46 @@ class SequenceDetailView(APIView):
         return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data)
 
     @extend_schema(summary="Change a nurture sequence's settings",
-                   description="Steps are not edited here; messages already queued keep their text.",
+                   description="Steps are edited one by one under `/steps`; messages already queued keep "
+                               "their text.",
                    request=SequenceUpdateSerializer, responses={200: SequenceOutputSerializer, **_ERR_404},
                    examples=[request_example({"is_active": False}), response_example({**_SEQUENCE, "is_active": False})], tags=TAGS)
     def patch(self, request: Request, sequence_id: int) -> Response:
         serializer = SequenceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.sequence_update(sequence_id=sequence_id, **serializer.validated_data)
+        return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data)
+
+
+_STEP_IN = {"delay": "3 00:00:00", "text": "{salutation} {first_name}, notre coffret de Noël est prêt.",
+            "window_start": "10:00", "window_end": "19:00"}
+
+
+class SequenceStepAddView(APIView):
+    @extend_schema(summary="Add a message at the end of a nurture sequence",
+                   description="People enrolled from now on get it; running enrollments keep the messages "
+                               "queued for them.",
+                   request=StepInputSerializer, responses={201: SequenceOutputSerializer, **_ERR_404},
+                   examples=[request_example(_STEP_IN), response_example(_SEQUENCE, status_codes=["201"])],
+                   tags=TAGS)
+    def post(self, request: Request, sequence_id: int) -> Response:
+        serializer = StepInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.sequence_step_add(sequence_id=sequence_id, **serializer.validated_data)
+        return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class SequenceStepView(APIView):
+    @extend_schema(summary="Rewrite one message of a nurture sequence",
+                   description="Replaces the step's text, delay, image and sending window. Messages already "
+                               "queued keep their text; people enrolled from now on get the new one.",
+                   request=StepInputSerializer, responses={200: SequenceOutputSerializer, **_ERR_404},
+                   examples=[request_example(_STEP_IN), response_example(_SEQUENCE)], tags=TAGS)
+    def put(self, request: Request, sequence_id: int, position: int) -> Response:
+        serializer = StepInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.sequence_step_update(sequence_id=sequence_id, position=position, **serializer.validated_data)
         return Response(SequenceOutputSerializer(selectors.sequence_get(sequence_id)).data)
 
 

@@ -1,81 +1,47 @@
 """A staff member's day clicked through in headless Chromium at a phone's size (360×740): sign in,
 add a customer whose phone is typed with spaces, take an order with a coupon, record an Orange
-Money payment, deliver it, refund it, read this week's ROI.
+Money payment, deliver it, refund it, import a CSV and watch a real Celery worker's progress, merge
+the duplicate it brought, read this week's ROI.
 
 Fails on any console error or request leaving the machine, and saves a screenshot of each screen
 under ``.data/screenshots/`` (``CONFIOTES_SCREENSHOT_DIR`` when set)."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
+import subprocess
+import sys
+import uuid
 
 import pytest
-from django.conf import settings
-from django.db import connections
 
 from api.attribution.services import attribution_run
 from api.campaigns.services import cost_create
 from api.common.businesstime import business_today, week_start
-from tests.backoffice.conftest import STAFF_PASSWORD
-from tests.browser.conftest import browser_page  # noqa: F401 - the shared Chromium fixture
+from tests.backoffice.conftest import STAFF_PASSWORD, off_the_event_loop, screenshot_dir
+from tests.workers.processes import ROOT, stop_and_read, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE_SIZE = {"width": 360, "height": 740}
-LOCAL_HOSTS = {"localhost", "127.0.0.1"}
 # A percentage as the report prints it (−40 %, 58 %), never a raw ratio such as 0.58.
 PERCENT = re.compile(r"^[−+]?\d[\d\u202f ]*\u00a0%$")
 
 
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("CONFIOTES_SCREENSHOT_DIR") or Path(settings.BASE_DIR) / ".data" / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def off_the_event_loop(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run a database call in a thread of its own: Playwright's sync API keeps an event loop in the
-    test's thread, where Django refuses database calls."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = fn(**kwargs)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return result.get("value")
-
-
 @pytest.fixture
-def phone(browser_page):  # noqa: F811
-    """The shared Chromium page at a phone's size, failing on console errors and outside requests."""
-    page = browser_page
-    page.set_viewport_size(PHONE_SIZE)
-    page.console_errors = []
-    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
-    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
-
-    def only_local(route: Any) -> None:
-        if urlparse(route.request.url).hostname in LOCAL_HOSTS or not route.request.url.startswith("http"):
-            route.continue_()
-        else:
-            route.abort()
-
-    page.route("**/*", only_local)
-    yield page
-    assert page.console_errors == [], f"console errors: {page.console_errors}"
-    hosts = {urlparse(url).hostname for url in page.requested_urls if url.startswith("http")}
-    assert hosts <= LOCAL_HOSTS, f"requests left the machine: {hosts - LOCAL_HOSTS}"
+def import_worker(transactional_db):
+    """A real Celery worker (``celery -A workers worker``) on a queue of its own, started before the
+    browser so that it is ready when the import is sent. The test routes the kicks to it when it
+    wants (``settings.CELERY_TASK_DEFAULT_QUEUE``): until then it takes nothing."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-mingle", "--without-gossip", "--hostname", f"{queue}@test", "--queues", queue],
+        cwd=ROOT, env=worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    yield queue
+    output = stop_and_read(proc)
+    if proc.returncode not in (0, -15):
+        print(output)
 
 
 @pytest.fixture
@@ -84,7 +50,8 @@ def week_spend(coupon):
     return cost_create(campaign=coupon.campaign, day=business_today(), kind="ads", amount_xaf=10_000)
 
 
-def test_a_day_at_the_shop_on_a_phone(live_server, staff, coffret, coupon, week_spend, phone):
+def test_a_day_at_the_shop_on_a_phone(live_server, staff, coffret, coupon, week_spend, import_worker, settings,
+                                      phone):
     # Given a staff account, a coffret, a coupon and this week's ad spend on its campaign
     shots = screenshot_dir()
     page = phone
@@ -160,6 +127,39 @@ def test_a_day_at_the_shop_on_a_phone(live_server, staff, coffret, coupon, week_
     assert page.inner_text("#status") == "Remboursée"
     assert page.inner_text("#refunded") == "20\u202f000\u00a0FCFA"
     page.screenshot(path=shots / "09-remboursee.png", full_page=True)
+
+    # They import a CSV of contacts from a fair; a Celery worker imports it while they watch
+    settings.CELERY_TASK_DEFAULT_QUEUE = import_worker
+    page.click("nav >> text=Clients")
+    page.click("#file-tools >> text=Importer un fichier")
+    page.set_input_files("#id_file", files=[{"name": "foire.csv", "mimeType": "text/csv", "buffer": (
+        "nom;téléphone;ville\nAwa Fotso;677 00 11 22;Douala\nPaul Essomba;690 00 00 01;Yaoundé\n"
+        "Faux numéro;12345;Douala\n").encode()}])
+    page.screenshot(path=shots / "clients-1-import.png", full_page=True)
+    page.click("#import-form button[type=submit]")
+    page.wait_for_selector("#import-bar")
+    page.wait_for_function("document.querySelector('#import-bar').value === 100", timeout=90_000)
+    page.wait_for_selector("#row-errors, #no-row-errors")
+    assert page.inner_text("#import-status") == "Terminé"
+    assert (page.inner_text("#created"), page.inner_text("#errors")) == ("2", "1")
+    assert "12345 n’est pas un numéro de téléphone valide." in page.inner_text("#row-errors")
+    page.screenshot(path=shots / "clients-2-import-termine.png", full_page=True)
+
+    # The file brought a second Awa Fotso of Douala: they merge her into the first after confirming
+    page.click("nav >> text=Clients")
+    page.click("#file-tools >> text=Doublons")
+    page.wait_for_selector("text=Même nom et même ville")
+    page.screenshot(path=shots / "clients-3-doublons.png", full_page=True)
+    page.click(".duplicate-group button[type=submit]")
+    page.wait_for_selector("text=Confirmer la fusion")
+    page.screenshot(path=shots / "clients-4-fusion.png", full_page=True)
+    page.click("#merge-form button[type=submit]")
+    page.wait_for_selector("text=fusionnée(s) dans celle-ci")
+    assert "+237699123456" in page.inner_text("#identity")
+    page.screenshot(path=shots / "clients-5-fiche-fusionnee.png", full_page=True)
+    page.click("#erase-link a")
+    page.wait_for_selector("text=Effacer définitivement")
+    page.screenshot(path=shots / "clients-6-effacer.png", full_page=True)
 
     # The credits are computed (the worker's job), then they read this week's ROI in French
     off_the_event_loop(attribution_run, full=True)

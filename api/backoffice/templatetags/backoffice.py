@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 
 from api.backoffice import labels
 
@@ -46,3 +47,26 @@ def signed_percent(ratio: Any) -> str:
 def label(value: Any, kind: str) -> str:
     """The staff-facing name of a stored choice: ``{{ order.status|label:"order_status" }}``."""
     return labels.label(kind, value)
+
+
+@register.filter
+def duration(delay: Any) -> str:
+    """A delay in days, hours and minutes in the active language: ``1 day, 2:30:00`` → ``1 jour 2 h 30 min``;
+    zero → ``""`` (the template says "right away" its own way)."""
+    if not delay:
+        return ""
+    minutes = int(delay.total_seconds() // 60)
+    days, hours, mins = minutes // (24 * 60), minutes // 60 % 24, minutes % 60
+    parts = [ngettext("%(n)s day", "%(n)s days", days) % {"n": days}] if days else []
+    parts += [gettext("%(n)s h") % {"n": hours}] if hours else []
+    parts += [gettext("%(n)s min") % {"n": mins}] if mins else []
+    return " ".join(parts)
+
+
+@register.filter
+def thousands(amount: Any) -> str:
+    """``12500`` → ``12 500``: an FCFA amount without its unit, for a narrow table whose heading
+    names the unit; nothing known → ``–``."""
+    if amount is None or amount == "":
+        return "–"
+    return f"{round(float(amount)):,}".replace(",", _THIN_SPACE)

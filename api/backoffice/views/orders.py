@@ -16,18 +16,36 @@ from api.backoffice.views.base import StaffPageView, call_service
 from api.common.errors import NotFoundError
 from api.contacts.selectors import contact_get
 from api.orders.enums import OrderStatus
-from api.orders.selectors import gift_box_list, order_get, order_list, payment_instructions
-from api.orders.services import TRANSITIONS, order_create, order_refund, order_status_change, payment_record
+from api.orders.selectors import (
+    gift_box_list,
+    order_get,
+    order_list,
+    order_next_statuses,
+    payment_instructions,
+    product_list,
+)
+from api.orders.services import order_create, order_refund, order_status_change, payment_record
 
 RECENT_ORDERS = 30
 # Statuses from which the order page offers the refund form (``order_refund`` decides the rest).
 REFUNDABLE = (OrderStatus.DELIVERED, OrderStatus.REFUNDED)
 
 
-def _catalog() -> list[tuple[str, str]]:
-    """What an order line may hold: the active gift boxes (coffrets), with their price."""
-    return [(f"box:{box.pk}", f"{box.name} — {box.price_xaf:,} FCFA".replace(",", "\u202f"))
-            for box in gift_box_list(active_only=True).order_by("name")]
+def _priced(name: str, price_xaf: int) -> str:
+    """``Coffret Découverte — 10 000 FCFA``: a catalogue entry as the order form lists it."""
+    return f"{name} — {price_xaf:,} FCFA".replace(",", "\u202f")
+
+
+def _catalog() -> list[tuple[str, list[tuple[str, str]]]]:
+    """What an order line may hold, by group: the active coffrets, then the active products sold
+    on their own, each with its price. An empty group is left out."""
+    boxes = [(f"box:{box.pk}", _priced(box.name, box.price_xaf))
+             for box in gift_box_list(active_only=True).prefetch_related(None).only("pk", "name", "price_xaf")
+             .order_by("name")]
+    products = [(f"product:{p.pk}", _priced(p.name, p.price_xaf))
+                for p in product_list(active_only=True).only("pk", "name", "price_xaf").order_by("name")]
+    groups = [(str(_("Gift boxes")), boxes), (str(_("Products")), products)]
+    return [(name, items) for name, items in groups if items]
 
 
 def whatsapp_share_url(order: Any) -> str:
@@ -152,7 +170,7 @@ class OrderDetailView(StaffPageView):
     @staticmethod
     def next_statuses(order: Any) -> tuple[str, ...]:
         """The orders app's next statuses, without ``refunded``: a refund has its own form."""
-        return tuple(s for s in TRANSITIONS.get(order.status, ()) if s != OrderStatus.REFUNDED)
+        return tuple(s for s in order_next_statuses(order) if s != OrderStatus.REFUNDED)
 
     def not_found(self) -> HttpResponse:
         return TemplateResponse(self.request, "backoffice/not_found.html", {"section": self.section}, status=404)

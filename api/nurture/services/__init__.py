@@ -55,6 +55,8 @@ from api.nurture.services.sequences import (
     enrollments_complete,
     enrollments_stop_for_contact,
     sequence_create,
+    sequence_step_add,
+    sequence_step_update,
     sequence_update,
 )
 from api.nurture.services.triggers import NEW_LEADS_LISTED, monthly_messages_enroll, new_contacts_enroll
@@ -94,6 +96,8 @@ __all__ = [
     "render_text",
     "replenishment_plan",
     "sequence_create",
+    "sequence_step_add",
+    "sequence_step_update",
     "sequence_update",
     "staff_notify",
     "telegram_poll_once",

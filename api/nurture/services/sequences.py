@@ -59,15 +59,15 @@ def sequence_create(*, name: str, steps: list[dict[str, Any]], purpose: str = Pu
     return sequence
 
 
-def _duration(value: Any, position: int) -> timedelta:
+def _duration(value: Any, position: int, field: str = "") -> timedelta:
     if value is None or value == "":
         return timedelta()
     if isinstance(value, timedelta):
         return value
     parsed = parse_duration(str(value))
-    if parsed is None or parsed < timedelta():
-        raise ApplicationError("A step delay is a positive duration such as `1 00:00:00`.", code="validation_error",
-                               errors=[field_error(f"steps[{position - 1}].delay", "Invalid duration.")])
+    if parsed is None or parsed < timedelta() or parsed > SequenceStep.MAX_DELAY:
+        raise ApplicationError("A step delay is a positive duration of at most 366 days, such as `1 00:00:00`.", code="validation_error",
+                               errors=[field_error(field or f"steps[{position - 1}].delay", "Invalid duration.")])
     return parsed
 
 
@@ -105,6 +105,62 @@ def sequence_update(*, sequence_id: int, name: str | None = None, audience: dict
     sequence.full_clean()
     sequence.save()
     return sequence
+
+
+MAX_STEP_TEXT = 4096  # Telegram's limit on one message, the smallest of the three channels
+
+
+def _step_fields(*, text: str, delay: Any, image_url: str, window_start: Any, window_end: Any,
+                 position: int) -> dict[str, Any]:
+    """A step's checked fields, or a 400 naming the field (the same rules for adding and editing)."""
+    text = (text or "").strip()
+    errors = []
+    if not text:
+        errors.append(field_error("text", "A message needs a text.", "required"))
+    elif len(text) > MAX_STEP_TEXT:
+        errors.append(field_error("text", f"At most {MAX_STEP_TEXT} characters.", "max_length"))
+    start, end = _clock(window_start), _clock(window_end)
+    if start and end and start >= end:
+        errors.append(field_error("window_end", "The sending window must end after it starts.", "invalid"))
+    if errors:
+        raise ApplicationError("The message is not valid.", code="validation_error", errors=errors)
+    return {"text": text, "delay": _duration(delay, position, "delay"), "image_url": image_url or "",
+            "window_start": start, "window_end": end}
+
+
+@transaction.atomic
+def sequence_step_update(*, sequence_id: int, position: int, text: str, delay: Any = None, image_url: str = "",
+                         window_start: Any = None, window_end: Any = None) -> SequenceStep:
+    """Rewrite step ``position`` of a sequence (text, delay after the previous one, image, sending window).
+
+    Only people enrolled from now on get the new text: messages already queued keep theirs, like a
+    letter already posted. 404 when the sequence or the step does not exist.
+    """
+    step = SequenceStep.objects.select_for_update().filter(sequence_id=sequence_id, position=position).first()
+    if step is None:
+        raise NotFoundError(f"No step {position} in sequence #{sequence_id}.")
+    for name, value in _step_fields(text=text, delay=delay, image_url=image_url, window_start=window_start,
+                                     window_end=window_end, position=position).items():
+        setattr(step, name, value)
+    step.full_clean()
+    step.save()
+    return step
+
+
+@transaction.atomic
+def sequence_step_add(*, sequence_id: int, text: str, delay: Any = None, image_url: str = "",
+                      window_start: Any = None, window_end: Any = None) -> SequenceStep:
+    """Add a message at the end of a sequence; the sequence row is locked so two additions get two positions."""
+    sequence = Sequence.objects.select_for_update().filter(pk=sequence_id).first()
+    if sequence is None:
+        raise NotFoundError(f"No sequence #{sequence_id}.")
+    position = (sequence.steps.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    step = SequenceStep(sequence=sequence, position=position,
+                        **_step_fields(text=text, delay=delay, image_url=image_url, window_start=window_start,
+                                       window_end=window_end, position=position))
+    step.full_clean()
+    step.save()
+    return step
 
 
 def enrollment_create(*, sequence_id: int, contact_id: int, trigger: str, trigger_ref: str = "",
