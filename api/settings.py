@@ -264,6 +264,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # A worker whose last heartbeat is older than this is reported as down by /api/v1/health.
 WORKER_HEARTBEAT_INTERVAL_SECONDS = env_int("WORKER_HEARTBEAT_INTERVAL_SECONDS", 30)
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 120)
+# Daily backups (manage.py backup, beat): the newest copy of each of the last N days that have one is kept.
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7)
 
 # --- Integrations: off until configured --------------------------------------------
 TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN", "")

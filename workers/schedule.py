@@ -105,6 +105,15 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=3, minute=10),
         "options": {"expires": 6 * 3600},
     },
+    # Daily backup of the database (and the data folder's generated key) into <data folder>/backups, keeping
+    # the newest copy of each of the last BACKUP_KEEP_DAILY days. 01:30 Douala: no staff at work, outside the
+    # 09:00-20:00 sending window, before the nightly recomputes (02:30-04:15). Like the other nightly entries a
+    # kick expires after six hours, so that workers back from an outage do not start a copy in the working day.
+    "common-backup-daily": {
+        "task": "workers.tasks.system.backup_daily",
+        "schedule": crontab(hour=1, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
     # Monday 08:00 Douala: last week's ROI summary with the ROAS chart to the staff Telegram chat
     # (a no-op until the bot and the chat are configured; at most once per week by its row).
     "attribution-weekly-summary": {
