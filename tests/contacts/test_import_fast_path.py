@@ -87,7 +87,9 @@ def test_every_cameroonian_prefix_agrees_with_phonenumbers():
 EMAIL_FAST = pg.EMAIL_FAST
 
 
-@settings(max_examples=2000, deadline=None)
+# 300: generating from this regex is slow (2,000 examples took two minutes, a third of one test
+# process's share of the suite); every run draws 300 new ones, so CI keeps exploring.
+@settings(max_examples=300, deadline=None)
 @given(st.from_regex(re.compile(EMAIL_FAST[:-1] + r"\Z"), fullmatch=True))
 def test_what_the_email_fast_path_accepts_django_accepts(raw):
     if len(raw) > 320 or len(raw.split("@")[-1]) > 63 or not raw.isascii():
