@@ -9,9 +9,6 @@ under ``.data/screenshots/`` (``CONFIOTES_SCREENSHOT_DIR`` when set)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import uuid
 
 import pytest
 
@@ -19,7 +16,7 @@ from api.attribution.services import attribution_run
 from api.campaigns.services import cost_create
 from api.common.businesstime import business_today, week_start
 from tests.backoffice.conftest import STAFF_PASSWORD, off_the_event_loop, screenshot_dir
-from tests.workers.processes import ROOT, stop_and_read, worker_env
+from tests.workers.processes import celery_worker_on_own_queue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,16 +29,8 @@ def import_worker(transactional_db):
     """A real Celery worker (``celery -A workers worker``) on a queue of its own, started before the
     browser so that it is ready when the import is sent. The test routes the kicks to it when it
     wants (``settings.CELERY_TASK_DEFAULT_QUEUE``): until then it takes nothing."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-mingle", "--without-gossip", "--hostname", f"{queue}@test", "--queues", queue],
-        cwd=ROOT, env=worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    yield queue
-    output = stop_and_read(proc)
-    if proc.returncode not in (0, -15):
-        print(output)
+    with celery_worker_on_own_queue() as queue:
+        yield queue
 
 
 @pytest.fixture

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -37,3 +41,22 @@ def stop_and_read(proc: subprocess.Popen, *, tail: int = 3000) -> str:
         proc.kill()
         output, _ = proc.communicate()
     return (output or b"").decode(errors="replace")[-tail:]
+
+
+@contextmanager
+def celery_worker_on_own_queue() -> Iterator[str]:
+    """A real ``celery -A workers worker`` (solo pool) on a queue of its own, so that it takes no
+    other run's tasks on a shared Redis; yields the queue's name and stops the worker afterwards,
+    printing its output if it did not stop cleanly."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-mingle", "--without-gossip", "--hostname", f"{queue}@test", "--queues", queue],
+        cwd=ROOT, env=worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        yield queue
+    finally:
+        output = stop_and_read(proc)
+        if proc.returncode not in (0, -15):
+            print(output)

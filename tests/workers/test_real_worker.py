@@ -7,32 +7,20 @@ test database, so the test uses committed data (``transactional_db``).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 from django.conf import settings
 
 from api.common.models import WorkerHeartbeat
-from tests.workers.processes import ROOT, stop_and_read, worker_env
+from tests.workers.processes import celery_worker_on_own_queue
 
 
 @pytest.fixture
 def celery_worker_process(transactional_db, settings):
-    # A queue of its own, so that this worker takes no other run's tasks on a shared Redis.
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-mingle", "--without-gossip", "--hostname", f"{queue}@test", "--queues", queue],
-        cwd=ROOT, env=worker_env(queue), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    yield queue
-    output = stop_and_read(proc)
-    if proc.returncode not in (0, -15):
-        print(output)
+    with celery_worker_on_own_queue() as queue:
+        settings.CELERY_TASK_DEFAULT_QUEUE = queue
+        yield queue
 
 
 def test_a_real_worker_runs_the_heartbeat_task(celery_worker_process):

@@ -212,7 +212,15 @@ class StepForm(forms.Form):
 
 
 class MessagesPageView(StaffPageView):
+    """A Messages page; a broadcast, sequence or step that does not exist is the French 404 page."""
+
     section = "messages"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except NotFoundError:
+            return self.not_found()
 
     def not_found(self) -> HttpResponse:
         return TemplateResponse(self.request, "backoffice/not_found.html", {"section": self.section}, status=404)
@@ -288,10 +296,7 @@ class BroadcastDetailView(MessagesPageView):
     template_name = "backoffice/messages/broadcast_detail.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            broadcast = broadcast_get(self.kwargs["pk"])
-        except NotFoundError:
-            return self.not_found()
+        broadcast = broadcast_get(self.kwargs["pk"])
         return self.render_to_response(self.get_context_data(
             **progress_context(broadcast), audience=audience_summary(broadcast.audience),
             channels=[labels.label("channel", c) for c in broadcast.channels]))
@@ -303,10 +308,7 @@ class BroadcastProgressView(MessagesPageView):
     template_name = "backoffice/messages/_progress.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            broadcast = broadcast_get(self.kwargs["pk"])
-        except NotFoundError:
-            return self.not_found()
+        broadcast = broadcast_get(self.kwargs["pk"])
         return self.render_to_response(self.get_context_data(**progress_context(broadcast)))
 
 
@@ -316,17 +318,11 @@ class BroadcastCancelView(MessagesPageView):
     template_name = "backoffice/messages/broadcast_cancel.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            broadcast = broadcast_get(self.kwargs["pk"])
-        except NotFoundError:
-            return self.not_found()
+        broadcast = broadcast_get(self.kwargs["pk"])
         return self.render_to_response(self.get_context_data(**progress_context(broadcast)))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            broadcast_cancel(broadcast_id=self.kwargs["pk"])
-        except NotFoundError:
-            return self.not_found()
+        broadcast_cancel(broadcast_id=self.kwargs["pk"])
         messages.success(request, _("Broadcast cancelled: nothing more goes out."))
         return redirect("backoffice:broadcast-detail", pk=self.kwargs["pk"])
 
@@ -348,10 +344,7 @@ class SequenceDetailView(MessagesPageView):
     template_name = "backoffice/messages/sequence_detail.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            sequence = sequence_get(self.kwargs["pk"])
-        except NotFoundError:
-            return self.not_found()
+        sequence = sequence_get(self.kwargs["pk"])
         steps = sorted(sequence.steps.all(), key=lambda s: s.position)
         return self.render_to_response(self.get_context_data(
             sequence=sequence, steps=steps, audience=audience_summary(sequence.audience),
@@ -362,10 +355,7 @@ class SequenceDetailView(MessagesPageView):
         active = request.POST.get("active")
         if active not in ("0", "1"):
             return redirect("backoffice:sequence-detail", pk=self.kwargs["pk"])
-        try:
-            sequence_update(sequence_id=self.kwargs["pk"], is_active=active == "1")
-        except NotFoundError:
-            return self.not_found()
+        sequence_update(sequence_id=self.kwargs["pk"], is_active=active == "1")
         messages.success(request, _("Sequence switched on.") if active == "1" else _("Sequence switched off."))
         return redirect("backoffice:sequence-detail", pk=self.kwargs["pk"])
 
@@ -387,18 +377,12 @@ class SequenceStepEditView(MessagesPageView):
         return sequence, step
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            sequence, step = self._sequence_and_step()
-        except NotFoundError:
-            return self.not_found()
+        sequence, step = self._sequence_and_step()
         form = StepForm() if step is None else StepForm.for_step(step)
         return self.render_to_response(self.get_context_data(sequence=sequence, step=step, form=form))
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            sequence, step = self._sequence_and_step()
-        except NotFoundError:
-            return self.not_found()
+        sequence, step = self._sequence_and_step()
         form = StepForm(request.POST)
         saved = None
         if form.is_valid():
