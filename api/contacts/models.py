@@ -229,7 +229,8 @@ class ImportJob(models.Model):
     ``rows_done`` is the cursor: the number of data rows whose effects are committed.
     It is updated in the same transaction as the rows of a batch, so a worker killed
     mid-way resumes after the last committed batch without duplicating anything. The
-    file is kept in the database so that any worker machine can read it.
+    file is kept in the database so that any worker machine can read it. Each row up to
+    the cursor is counted once: created, updated, unchanged, skipped (blank) or error.
     """
 
     class Status(models.TextChoices):
@@ -252,6 +253,8 @@ class ImportJob(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Blank rows (nothing but separators or spaces): nothing to import.")
     error_count = models.PositiveIntegerField(default=0)
     failure = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(

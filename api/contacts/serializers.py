@@ -140,7 +140,13 @@ class ImportJobOutputSerializer(serializers.ModelSerializer):
     created_count = serializers.IntegerField(read_only=True)
     updated_count = serializers.IntegerField(read_only=True)
     unchanged_count = serializers.IntegerField(read_only=True)
-    error_count = serializers.IntegerField(read_only=True, help_text="Rows skipped because of an error.")
+    skipped_count = serializers.IntegerField(
+        read_only=True, help_text="Blank rows (nothing but separators or spaces): nothing to import. Each row up to "
+                                  "`rows_done` is counted once: created + updated + unchanged + skipped + error "
+                                  "counts = `rows_done` (= `total_rows` once done).")
+    error_count = serializers.IntegerField(
+        read_only=True, help_text="Rows not imported because of an error, named in `row_errors` (a row whose "
+                                  "field count differs from the header's included).")
     progress = serializers.SerializerMethodField()
     ignored_columns = serializers.SerializerMethodField()
     row_errors = serializers.SerializerMethodField()
@@ -148,8 +154,8 @@ class ImportJobOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = ["id", "file_name", "status", "encoding", "delimiter", "ignored_columns", "total_rows", "rows_done",
-                  "progress", "created_count", "updated_count", "unchanged_count", "error_count", "row_errors",
-                  "consent_given", "failure", "created_at", "started_at", "finished_at"]
+                  "progress", "created_count", "updated_count", "unchanged_count", "skipped_count", "error_count",
+                  "row_errors", "consent_given", "failure", "created_at", "started_at", "finished_at"]
 
     def get_progress(self, obj: ImportJob) -> float:
         return round(obj.rows_done / obj.total_rows, 4) if obj.total_rows else 1.0

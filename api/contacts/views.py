@@ -79,7 +79,7 @@ _UPSERT_REQUEST = {"phone": "699 12 34 56", "name": "Mireille Ngo Bassa", "city"
 _IMPORT_JOB = {
     "id": 7, "file_name": "clients-salon-2026.csv", "status": "running", "encoding": "cp1252", "delimiter": ";",
     "ignored_columns": ["Remarque interne"], "total_rows": 1200, "rows_done": 400, "progress": 0.3333,
-    "created_count": 350, "updated_count": 30, "unchanged_count": 12, "error_count": 8,
+    "created_count": 348, "updated_count": 30, "unchanged_count": 12, "skipped_count": 2, "error_count": 8,
     "row_errors": [{"row": 17, "column": "Téléphone", "message": "12345 is not a valid phone number."}],
     "consent_given": False, "failure": "", "created_at": "2026-11-25T09:00:00+01:00",
     "started_at": "2026-11-25T09:00:02+01:00", "finished_at": None,
@@ -367,7 +367,8 @@ class ImportJobCreateView(APIView):
                    responses={202: ImportJobOutputSerializer},
                    examples=[response_example({**_IMPORT_JOB, "status": "pending", "rows_done": 0, "progress": 0,
                                                 "created_count": 0, "updated_count": 0, "unchanged_count": 0,
-                                                "error_count": 0, "row_errors": [], "started_at": None},
+                                                "skipped_count": 0, "error_count": 0, "row_errors": [],
+                                                "started_at": None},
                                                status_codes=["202"])],
                    tags=TAGS)
     def post(self, request: Request) -> Response:

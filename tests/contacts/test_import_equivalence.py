@@ -1,12 +1,14 @@
 """The set-based PostgreSQL import and the row-by-row Python import give the same results.
 
 Hypothesis draws small, tricky CSV files (one person typed several ways, a phone and an e-mail
-of two different contacts, rows that fill empty fields, bad cells, tags, blank lines, erased
-persons) and a starting customer file. Each file is imported twice from the same starting
+of two different contacts, rows that fill empty fields, bad cells, tags, blank lines, rows of
+separators only, rows with more or fewer fields than the header, erased persons) and a starting
+customer file. Each file is imported twice from the same starting
 data, each time inside a savepoint that is rolled back afterwards: once through
 ``pg.import_apply_sql`` (what PostgreSQL runs), once through ``rows.import_apply_rows`` (what SQLite
 runs, and what the SQL path hands its order-dependent rows to). The contacts (identities,
-names, cities, tags, segment, source, notes), the row report and the counts must be equal.
+names, cities, tags, segment, source, notes), the row report and the counts must be equal, and
+each path counts every row of the file once (created, updated, unchanged, skipped or error).
 
 Ids differ between the two runs (a sequence is not rolled back), so contacts are compared by
 their content and ``#id`` in a message is replaced by the label of the starting contact.
@@ -97,10 +99,17 @@ def csv_files(draw) -> bytes:
     columns = draw(st.permutations([c for c in COLUMNS if c[1] in identity] + optional))
     rows = []
     for _ in range(draw(st.integers(1, 14))):
-        if draw(st.integers(0, 15)) == 0:
-            rows.append([""] * len(columns))  # a blank line
-        else:
-            rows.append([draw(strategy) for _, _, strategy in columns])
+        kind = draw(st.integers(0, 19))
+        if kind == 0:  # a blank line: separators only (as many as the header's or not), spaces, or nothing
+            rows.append(draw(st.sampled_from([[""] * len(columns), [""] * (len(columns) + 2), [" "] * len(columns),
+                                              [], [""]])))
+            continue
+        row = [draw(strategy) for _, _, strategy in columns]
+        if kind == 1:  # a separator inside a cell, or one too many at the end: more fields than the header
+            row.insert(draw(st.integers(0, len(row))), draw(st.sampled_from(["", "Akwa", "699 12 34 56"])))
+        elif kind == 2 and len(row) > 1:  # a line cut short: fewer fields
+            row = row[:draw(st.integers(1, len(row) - 1))]
+        rows.append(row)
     delimiter = draw(st.sampled_from([";", ","]))
     buffer = io.StringIO()
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
@@ -201,7 +210,7 @@ def _describe(job: ImportJob, labels: dict[int, str]) -> dict[str, Any]:
     errors = [(e.row, e.column, re.sub(r"#(\d+)", label, e.message))
               for e in ImportRowError.objects.filter(job=job).order_by("row", "id")]
     counts = {f: getattr(job, f) for f in ("rows_done", "total_rows", "created_count", "updated_count",
-                                            "unchanged_count", "error_count")}
+                                            "unchanged_count", "skipped_count", "error_count")}
     erased = sorted(ErasedIdentity.objects.values_list("digest", flat=True))
     return {"contacts": contacts, "errors": errors, "counts": counts, "erased": erased}
 
@@ -217,10 +226,15 @@ def test_the_set_based_import_gives_the_results_of_the_row_by_row_import(start, 
     for kind, found in (("a conflict", any("two contacts" in m for _, _, m in sql["errors"])),
                         ("an erased person refused", any("forgotten" in m for _, _, m in sql["errors"])),
                         ("an existing contact updated", sql["counts"]["updated_count"] > 0),
-                        ("a duplicate in the file", sql["counts"]["unchanged_count"] > 0)):
+                        ("a duplicate in the file", sql["counts"]["unchanged_count"] > 0),
+                        ("a blank row", sql["counts"]["skipped_count"] > 0),
+                        ("a row of the wrong field count", any("instead of" in m for _, _, m in sql["errors"]))):
         if found:
             event(kind)
     assert sql["errors"] == python["errors"]
     assert sql["contacts"] == python["contacts"]
     assert sql["counts"] == python["counts"]
+    for counts in (sql["counts"], python["counts"]):
+        assert counts["rows_done"] == counts["total_rows"] == sum(
+            counts[f] for f in ("created_count", "updated_count", "unchanged_count", "skipped_count", "error_count"))
     assert sql["erased"] == python["erased"]

@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from api.attribution.selectors import rfm_list
@@ -46,6 +47,7 @@ from api.contacts.services import (
     contact_note_add,
     import_job_create,
 )
+from api.contacts.services.imports import import_row_fields_counts
 from api.nurture.selectors import lead_mature_threshold, nurture_profile_find
 from api.orders.selectors import order_list
 
@@ -170,10 +172,15 @@ class ContactDetailView(StaffPageView):
 
 def _row_message(message: str) -> str:
     """A row error of an import in the page's language: the fixed messages through the catalogue,
-    the phone error (which quotes the cell) by its pattern, ``phones.INVALID_PHONE``."""
+    the phone error (which quotes the cell) by its pattern, ``phones.INVALID_PHONE``, and a row of
+    the wrong field count by its numbers (``import_row_fields_counts``)."""
     before, _sep, after = INVALID_PHONE.partition("{}")
     if message.startswith(before) and message.endswith(after) and len(message) > len(before) + len(after):
         return _("%(value)s is not a valid phone number.") % {"value": message[len(before):len(message) - len(after)]}
+    if (fields := import_row_fields_counts(message)) is not None:
+        found, expected = fields
+        return ngettext("%(found)s field instead of %(expected)s.", "%(found)s fields instead of %(expected)s.",
+                        found) % {"found": found, "expected": expected}
     return _(message)
 
 

@@ -11,6 +11,7 @@ from api.contacts.services.imports.jobs import (
     import_job_run,
     import_jobs_claim_stalled,
 )
+from api.contacts.services.imports.rows import import_row_fields_counts
 
 __all__ = [
     "IMPORT_BATCH_SIZE",
@@ -21,4 +22,5 @@ __all__ = [
     "import_job_create",
     "import_job_run",
     "import_jobs_claim_stalled",
+    "import_row_fields_counts",
 ]

@@ -96,10 +96,12 @@ def _import_job_claim(job_id: int) -> ImportJob | None:
 def import_job_run(*, job_id: int, batch_size: int | None = None, max_batches: int | None = None) -> ImportJob | None:
     """Process an import job from its cursor to the end, one transaction per batch.
 
-    Each batch commits its contacts, its row errors and the new cursor (``rows_done``)
+    Each batch commits its contacts, its row errors, its counts and the new cursor (``rows_done``)
     together, under a lock of the job row; a batch whose start no longer matches the cursor
     (another worker got there first) is not applied. So a worker killed mid-way, a task
     delivered twice or two workers on one job never duplicate a row, and a re-run resumes.
+    Every row up to the cursor is counted once: ``created_count + updated_count + unchanged_count +
+    skipped_count + error_count == rows_done``, so a finished job's counts add up to ``total_rows``.
     A batch that raises is counted (``attempts``); after ``IMPORT_MAX_ATTEMPTS`` failures in
     a row the job is marked failed with the error, instead of being retried forever.
     ``max_batches`` stops after that many batches (tests use it to simulate a killed worker).
@@ -172,11 +174,12 @@ def _import_commit_batch(job_id: int, batch: ImportBatch, columns: dict[str, str
                 job.created_count += counts["created"]
                 job.updated_count += counts["updated"]
                 job.unchanged_count += counts["unchanged"]
+                job.skipped_count += counts["skipped"]
                 job.error_count += counts["errors"]
                 job.heartbeat_at = timezone.now()
                 job.attempts = 0
                 job.save(update_fields=["rows_done", "created_count", "updated_count", "unchanged_count",
-                                        "error_count", "heartbeat_at", "attempts"])
+                                        "skipped_count", "error_count", "heartbeat_at", "attempts"])
                 return True
         except IntegrityError:
             # Someone created one of these identities while we worked: the batch rolled back

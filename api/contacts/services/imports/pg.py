@@ -29,7 +29,7 @@ from api.contacts.models import Contact, ErasedIdentity, ImportJob
 from api.contacts.phones import INVALID_PHONE, cm_validity_patterns, sql_national, sql_phone_digits
 from api.contacts.services.identity import referral_codes_new
 from api.contacts.services.imports.batches import ImportBatch
-from api.contacts.services.imports.rows import import_apply_parsed_rows
+from api.contacts.services.imports.rows import FIELD_COUNT_MANY, FIELD_COUNT_ONE, import_apply_parsed_rows
 
 EMAIL_FAST = (  # An ASCII subset of what Django's EmailValidator accepts (checked by a test).
     r"^[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*"
@@ -100,7 +100,8 @@ def import_apply_sql(job: ImportJob, batch: ImportBatch, columns: dict[str, str]
         "ws": _py_whitespace(), "delim": job.delimiter, "gen": general_re, "typ": types_re, "ef": EMAIL_FAST,
         "ipad": ipad, "opad": opad, "now": timezone.now(), "job": job.pk, "start": start,
         "invalid_phone": INVALID_PHONE, "no_identity": csv_io.NO_IDENTITY, "forgotten": csv_io.FORGOTTEN,
-        "two_contacts": csv_io.TWO_CONTACTS,
+        "two_contacts": csv_io.TWO_CONTACTS, "header_fields": len(header), "fields_one": FIELD_COUNT_ONE,
+        "fields_many": FIELD_COUNT_MANY,
     }
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
@@ -122,10 +123,11 @@ def import_apply_sql(job: ImportJob, batch: ImportBatch, columns: dict[str, str]
         new_count = _sql_insert_new(c, column_of)
         updated = _sql_fill_existing(c, column_of)
         _sql_tags(c)
-        error_rows, simple_rows = _sql_report(c)
+        error_rows, simple_rows, blank_rows = _sql_report(c)
     counts["created"] += new_count
     counts["updated"] += updated
     counts["unchanged"] += simple_rows - new_count - updated
+    counts["skipped"] += blank_rows
     counts["errors"] += error_rows
     return counts
 
@@ -167,7 +169,7 @@ def _sql_trim(c: _SqlBatch) -> None:
     emails = f", {email_fast} AS fast_email" if "email" in mapped else ""
     run("CREATE TEMP TABLE imp_row ON COMMIT DROP AS "
         f"SELECT *{valids} FROM (SELECT *{nats} FROM (SELECT *{digits}{emails} FROM ("
-        f"SELECT n, btrim(array_to_string(a, ''), %(ws)s) = '' AS blank, {cells_sql} "
+        f"SELECT n, btrim(array_to_string(a, ''), %(ws)s) = '' AS blank, cardinality(a) AS nf, {cells_sql} "
         "FROM (SELECT n, coalesce(cells, string_to_array(line, %(delim)s)) AS a FROM imp_line OFFSET 0) x"
         " OFFSET 0) x0 OFFSET 0) x1 OFFSET 0) x2")
     # Temporary tables have no statistics until analysed: without them the planner picks
@@ -215,7 +217,9 @@ def _sql_values(c: _SqlBatch) -> list[tuple[int, str]]:
     """Step 4: ``imp_val``, the value and error of each cell; returns the (column index, field) that can hold a bad cell."""
     run, params, fields, mapped = c.run, c.params, c.fields, c.mapped
     # 4. Values and errors of each cell.
-    select = ["n", "blank"]
+    # A row whose field count is not the header's is reported whatever its cells (rows.py does the same).
+    misfit = "NOT blank AND nf <> %(header_fields)s" if c.params["header_fields"] else "false"
+    select = ["n", "blank", "nf", f"({misfit}) AS misfit"]
     joins = []
     errors = []  # (column index, field) of the columns that can hold a bad cell
     for i, f in sorted(fields.items()):
@@ -251,7 +255,7 @@ def _sql_values(c: _SqlBatch) -> list[tuple[int, str]]:
     phone = "coalesce(" + ", ".join([f"v_{f}" for f in ("phone", "whatsapp") if f in mapped] + ["NULL"]) + ")"
     email = "v_email" if "email" in mapped else "NULL::text"
     run("CREATE TEMP TABLE imp_val ON COMMIT DROP AS "
-        "SELECT *, NOT blank AND NOT bad AND (p IS NOT NULL OR e IS NOT NULL) AS ok FROM ("
+        "SELECT *, NOT blank AND NOT misfit AND NOT bad AND (p IS NOT NULL OR e IS NOT NULL) AS ok FROM ("
         f"SELECT *, ({bad}) AS bad, {phone} AS p, {email} AS e FROM ("
         f"SELECT {', '.join(select)} FROM imp_row r {' '.join(joins)}"
         ") v0) v1")
@@ -259,20 +263,26 @@ def _sql_values(c: _SqlBatch) -> list[tuple[int, str]]:
 
 
 def _sql_report_cells(c: _SqlBatch, errors: list[tuple[int, str]]) -> None:
-    """Step 5: ``imp_err``, the row report of bad cells and rows without an identity."""
+    """Step 5: ``imp_err``, the row report of rows of the wrong field count, bad cells and rows without an
+    identity."""
     run = c.run
     params = c.params
     labels = c.labels
-    # 5. The row report: bad cells (in column order), then rows without an identity.
+    # 5. The row report: rows of the wrong field count, bad cells (in column order), then rows without an
+    #    identity.
     run("CREATE TEMP TABLE imp_err (n integer, ord integer, col text, msg text) ON COMMIT DROP")
+    run("INSERT INTO imp_err SELECT n, -1, '', replace(replace(CASE WHEN nf = 1 THEN %(fields_one)s "
+        "ELSE %(fields_many)s END, '{found}', nf::text), '{expected}', %(header_fields)s::text) "
+        "FROM imp_val WHERE misfit")
     if errors:
         for i, _ in errors:
             params[f"label_{i}"] = labels[i]
         bad_cells = ", ".join(f"({i}, %(label_{i})s, e_{f})" for i, f in errors)
         run("INSERT INTO imp_err SELECT v.n, x.ord, x.col, x.msg FROM imp_val v "
-            f"CROSS JOIN LATERAL (VALUES {bad_cells}) x(ord, col, msg) WHERE v.bad AND NOT v.blank AND x.msg IS NOT NULL")
+            f"CROSS JOIN LATERAL (VALUES {bad_cells}) x(ord, col, msg) "
+            "WHERE v.bad AND NOT v.blank AND NOT v.misfit AND x.msg IS NOT NULL")
     run("INSERT INTO imp_err SELECT n, -1, '', %(no_identity)s FROM imp_val "
-        "WHERE NOT blank AND NOT bad AND p IS NULL AND e IS NULL")
+        "WHERE NOT blank AND NOT misfit AND NOT bad AND p IS NULL AND e IS NULL")
 
 
 def _sql_erased(c: _SqlBatch) -> str:
@@ -324,7 +334,7 @@ def _sql_order_dependent(c: _SqlBatch, columns: dict[str, str], header: list[str
         "UNION ALL SELECT 'e', e FROM imp_ok WHERE e IS NOT NULL GROUP BY e HAVING min(tgt) <> max(tgt) "
         "UNION ALL SELECT DISTINCT 'c', o.cid::text FROM imp_ok o JOIN contacts_contact c ON c.id = o.cid "
         "WHERE coalesce(c.segment, '') = ''").fetchall()
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "errors": 0}
     if seeds:
         params["sp"] = [v for k, v in seeds if k == "p"]
         params["se"] = [v for k, v in seeds if k == "e"]
@@ -455,13 +465,14 @@ def _sql_tags(c: _SqlBatch) -> None:
             f"{tagged} WHERE NOT o.complex AND o.cid IS NOT NULL ON CONFLICT DO NOTHING")
 
 
-def _sql_report(c: _SqlBatch) -> tuple[int, int]:
-    """Step 13: the row report written; returns (rows in error, rows applied set-based)."""
+def _sql_report(c: _SqlBatch) -> tuple[int, int, int]:
+    """Step 13: the row report written; returns (rows in error, rows applied set-based, blank rows)."""
     run = c.run
     # 13. The row report, and the counts.
     run('INSERT INTO contacts_importrowerror (job_id, "row", "column", message) '
         "SELECT %(job)s, %(start)s + n + 1, left(col, 100), left(msg, 500) FROM imp_err ORDER BY n, ord")
-    error_rows, simple_rows = run(
-        "SELECT (SELECT count(DISTINCT n) FROM imp_err), (SELECT count(*) FROM imp_ok WHERE NOT complex)"
+    error_rows, simple_rows, blank_rows = run(
+        "SELECT (SELECT count(DISTINCT n) FROM imp_err), (SELECT count(*) FROM imp_ok WHERE NOT complex), "
+        "(SELECT count(*) FROM imp_val WHERE blank)"
     ).fetchone()
-    return error_rows, simple_rows
+    return error_rows, simple_rows, blank_rows

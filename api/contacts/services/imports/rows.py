@@ -5,6 +5,7 @@ path (``pg.py``) hands back. Its rules are the reference that ``pg.import_apply_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,25 @@ from api.contacts.services.imports.batches import ImportBatch
 from api.contacts.services.imports.pg_io import pg_existing, pg_insert
 
 Row = dict[str, Any]  # a contact as field values, with "pk" once it is in the database
+
+# The row report of a row whose field count is not the header's (the SQL path writes the same words):
+# its cells cannot be matched to the columns, so none is read. Most often a separator inside a cell
+# ("Akwa; Douala" in a file cut at ";") or a line cut short. The back office translates it by its
+# numbers (``import_row_fields_counts``).
+FIELD_COUNT_ONE = "{found} field instead of {expected}."
+FIELD_COUNT_MANY = "{found} fields instead of {expected}."
+_FIELD_COUNT_RE = re.compile(r"(\d+) fields? instead of (\d+)\.")
+
+
+def import_row_fields_message(found: int, expected: int) -> str:
+    """The row report of a row of ``found`` fields in a file whose header has ``expected``."""
+    return (FIELD_COUNT_ONE if found == 1 else FIELD_COUNT_MANY).format(found=found, expected=expected)
+
+
+def import_row_fields_counts(message: str) -> tuple[int, int] | None:
+    """``(found, expected)`` when ``message`` is a field-count report of ``import_row_fields_message``."""
+    match = _FIELD_COUNT_RE.fullmatch(message)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 @dataclass
@@ -37,7 +57,8 @@ class _Plan:
 
 def import_apply_rows(job: ImportJob, batch: ImportBatch, columns: dict[str, str],
                       header: list[str]) -> dict[str, int]:
-    """Write one batch row by row; counts ``created``, ``updated``, ``unchanged``, ``errors``.
+    """Write one batch row by row; counts ``created``, ``updated``, ``unchanged``, ``skipped`` (blank rows)
+    and ``errors``, which add up to the rows of the batch: each row is counted once.
 
     The portable twin of ``pg.import_apply_sql`` (same signature, same results). The batch holds rows
     parsed by the csv module (``batch.rows``): ``batches.import_batches`` cuts ``COPY`` lines only for the
@@ -52,25 +73,35 @@ def import_apply_parsed_rows(job: ImportJob, rows: list[tuple[int, list[str]]], 
 
     A row matches an existing contact (or an earlier row of the file) by phone/WhatsApp or
     e-mail; a row whose phone and e-mail belong to two contacts is reported, not applied.
+    A blank row (nothing but separators and spaces) is counted ``skipped``; a row whose field
+    count is not the header's is reported, whatever its cells.
     """
     errors: list[ImportRowError] = []
-    parsed = _rows_parse(job, rows, columns, header, errors)
+    parsed, skipped = _rows_parse(job, rows, columns, header, errors)
     parsed = _rows_refuse_erased(job, parsed, errors)
     plan = _rows_plan(job, parsed, errors)
     _rows_write(job, plan)
     counts = dict(plan.counts)
+    counts["skipped"] = skipped
     counts["errors"] = len({e.row for e in errors})
     return counts
 
 
 def _rows_parse(job: ImportJob, rows: list[tuple[int, list[str]]], columns: dict[str, str], header: list[str],
-                errors: list[ImportRowError]) -> list[tuple[int, Row]]:
-    """``(line, values)`` of the rows with valid cells and an identity; the others go to ``errors``."""
+                errors: list[ImportRowError]) -> tuple[list[tuple[int, Row]], int]:
+    """``(line, values)`` of the rows with valid cells and an identity, and the number of blank rows;
+    the others go to ``errors``."""
     parsed: list[tuple[int, Row]] = []
+    skipped = 0
     for index, cells in rows:
         line = index + 1
         if not any(c.strip() for c in cells):
-            continue  # blank line
+            skipped += 1  # a blank line, or separators only: nothing to import, nothing wrong
+            continue
+        if header and len(cells) != len(header):
+            errors.append(ImportRowError(job=job, row=line, column="",
+                                         message=import_row_fields_message(len(cells), len(header))))
+            continue
         values, problems = csv_io.parse_row(cells, columns, header)
         if problems:
             errors.extend(ImportRowError(job=job, row=line, column=col[:100], message=msg[:500]) for col, msg in problems)
@@ -81,7 +112,7 @@ def _rows_parse(job: ImportJob, rows: list[tuple[int, list[str]]], columns: dict
         if "whatsapp" in values and "phone" not in values:
             values["phone"] = values["whatsapp"]
         parsed.append((line, values))
-    return parsed
+    return parsed, skipped
 
 
 def _rows_refuse_erased(job: ImportJob, parsed: list[tuple[int, Row]],
