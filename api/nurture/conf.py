@@ -41,6 +41,14 @@ _DEFAULTS: dict[str, Any] = {
     "NURTURE_MESSENGER_RATE_PER_SECOND": env_float("NURTURE_MESSENGER_RATE_PER_SECOND", 40.0),
     # Give up on a message after this many transient failures.
     "NURTURE_MAX_ATTEMPTS": env_int("NURTURE_MAX_ATTEMPTS", 5),
+    # The apology sent at once to a customer whose low rating opened a complaint (the threshold is
+    # the orders app's ``UNHAPPY_RATING_THRESHOLD``): ``{first_name}``, ``{order_number}``.
+    "NURTURE_APOLOGY_TEMPLATE": env_str(
+        "NURTURE_APOLOGY_TEMPLATE",
+        "Bonjour {first_name}, nous sommes sincèrement désolés que votre commande {order_number} ne vous "
+        "ait pas donné satisfaction. Un membre de l'équipe Confiotes vous contacte très vite pour arranger "
+        "les choses. Merci de nous l'avoir dit.",
+    ),
 }
 
 # Points per event kind for the lead score; an unknown kind scores 0.

@@ -46,3 +46,8 @@ ORDER_EVENT_BATCH_SIZE = env_int("ORDER_EVENT_BATCH_SIZE", 100)
 # process that committed an order delivers its events right after the commit, as listeners always
 # ran; off, only workers deliver them (kicked after commit, beat as the fallback).
 ORDER_EVENTS_DELIVER_ON_COMMIT = env_bool("ORDER_EVENTS_DELIVER_ON_COMMIT", True)
+
+# Care for unhappy customers: a rating (1-5) at or under this opens a complaint case on the order,
+# which alerts staff, sends the customer an apology and pauses marketing to them until the case is
+# resolved or closed. 2 takes "bad" and "very bad" and leaves a lukewarm 3 alone; 0 turns it off.
+UNHAPPY_RATING_THRESHOLD = env_int("ORDERS_UNHAPPY_RATING_THRESHOLD", 2)

@@ -40,6 +40,7 @@ from api.nurture.models import NurtureProfile, OutboundMessage
 from api.nurture.ratelimit import get_rate_limiter
 from api.nurture.services.channels import contact_recipient, parse_clock, window_next
 from api.nurture.services.outbox import outbound_cancel_for_identity
+from api.orders.selectors import contacts_with_open_complaint
 from integrations.errors import NotConfigured, PermanentError, RateLimited, TransientError, Unreachable
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class _Verdict:
 class _SentHistory:
     """Marketing messages sent in the last 30 days to the contacts of one claimed batch, and their profiles.
 
-    Read in two queries per batch and kept up to date with this worker's own sends; a send by another
+    Read in three queries per batch and kept up to date with this worker's own sends; a send by another
     worker to the same contact during the batch (a few seconds) is not seen, so the caps may be
     exceeded by one in that rare race. Consent, opt-out and reachability are not read here: they are
     asked of the contacts app for each message, at the moment it is sent.
@@ -158,6 +159,9 @@ class _SentHistory:
 
     def __init__(self, contact_ids: Iterable[int], now: datetime):
         contact_ids = set(contact_ids)
+        # Whose complaint case is still open: no marketing to them until staff close it (read from
+        # the orders app each batch, never copied, so closing the case resumes marketing at once).
+        self.complaining = contacts_with_open_complaint(contact_ids)
         # Nurture preferences (frequency, a pending STOP) of the batch's contacts, read with it.
         self.profiles = {p.contact_id: p for p in NurtureProfile.objects.filter(contact_id__in=contact_ids)}
         self._by_contact: dict[int, list[datetime]] = {}
@@ -187,7 +191,8 @@ def _message_window(message: OutboundMessage) -> tuple[dtime | None, dtime | Non
 
 
 def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentHistory | None = None) -> _Verdict:
-    """Consent, opt-out, reachability, frequency, caps and windows, checked now (DESIGN rule 3)."""
+    """Consent, opt-out, reachability, an open complaint, frequency, caps and windows, checked now
+    (DESIGN rule 3)."""
     history = history or _SentHistory([message.contact_id] if message.contact_id else [], now)
     if message.category == Category.STAFF:
         return _Verdict("send")
@@ -200,6 +205,8 @@ def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentH
         return _Verdict("skip", why) if (not ok and why in _SERVICE_BLOCKING) else _Verdict("send")
     if not ok:
         return _Verdict("skip", why)
+    if contact.pk in history.complaining:
+        return _Verdict("skip", "open_complaint")
     profile = history.profiles.get(contact.pk)
     if profile is not None:
         if profile.stop_offered_at and profile.frequency == NurtureProfile.Frequency.NORMAL:

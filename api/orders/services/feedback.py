@@ -8,14 +8,25 @@ from django.utils import timezone
 
 from api.common.errors import ConflictError, NotFoundError
 from api.contacts.selectors import contact_exists
+from api.orders import conf
 from api.orders.enums import ComplaintState, OrderEventKind
 from api.orders.models import Complaint, Feedback, Order
 from api.orders.services._shared import UNSET, Unset, given, invalid
 from api.orders.services.orders import FEEDBACK_STATUSES, order_event_write, order_locked
 
+# The ``channel`` of a complaint case that a low rating opened (no one wrote to complain): staff
+# tell these cases apart in the list by it.
+RATING_COMPLAINT_CHANNEL = "rating"
+
 
 def feedback_record(*, order_id: int, rating: int, comment: str = "") -> Feedback:
-    """Record the customer's rating (1-5) of a delivered order, once; emits ``feedback``."""
+    """Record the customer's rating (1-5) of a delivered order, once; emits ``feedback``.
+
+    A rating at or under ``conf.UNHAPPY_RATING_THRESHOLD`` also opens a complaint case on the order,
+    in the same transaction, and the event carries its id (``data["complaint_id"]``, else None): nurture's
+    listener alerts staff and sends the apology, and the open case pauses marketing to the person
+    (``selectors.contacts_with_open_complaint``) until staff resolve or close it.
+    """
     if not 1 <= int(rating) <= 5:
         raise invalid("rating", "A rating is between 1 and 5.", "invalid")
     with transaction.atomic():
@@ -26,8 +37,20 @@ def feedback_record(*, order_id: int, rating: int, comment: str = "") -> Feedbac
         if Feedback.objects.filter(order=order).exists():
             raise ConflictError(f"{order.number} already has feedback.", code="feedback_exists")
         feedback = Feedback.objects.create(order=order, contact_id=order.contact_id, rating=rating, comment=comment)
-        order_event_write(order, OrderEventKind.FEEDBACK, rating=rating, comment=comment[:500])
+        complaint_id = None
+        if int(rating) <= conf.UNHAPPY_RATING_THRESHOLD:
+            complaint_id = _complaint_from_rating(order, int(rating), comment).pk
+        order_event_write(order, OrderEventKind.FEEDBACK, rating=rating, comment=comment[:500],
+                          complaint_id=complaint_id)
         return feedback
+
+
+def _complaint_from_rating(order: Order, rating: int, comment: str) -> Complaint:
+    """The case a low rating opens; its text (in French, as staff read it) quotes the customer."""
+    text = f"Note {rating}/5 pour la commande {order.number}"
+    text += f" : « {comment} »" if comment.strip() else " (sans commentaire)"
+    return Complaint.objects.create(contact_id=order.contact_id, order=order, channel=RATING_COMPLAINT_CHANNEL,
+                                    text=text)
 
 
 def complaint_create(*, text: str, contact_id: int | None = None, order_id: int | None = None, channel: str = "",
