@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "CampaignObjectiveEnum": "api.campaigns.models.CampaignObjective",
         "CampaignStatusEnum": "api.campaigns.models.CampaignStatus",
         "CostKindEnum": "api.campaigns.models.CostKind",
+        "CouponKindEnum": "api.campaigns.models.CouponKind",
         "CostSourceEnum": "api.campaigns.models.CostSource",
         "TouchpointKindEnum": "api.campaigns.models.TouchpointKind",
         "TouchpointChannelEnum": "api.campaigns.models.TOUCHPOINT_CHANNELS",

@@ -27,6 +27,7 @@ from api.campaigns.models import (
 from api.campaigns.services import ads_costs_recompute
 from api.common.businesstime import business_localtime, business_today, business_tz
 from api.contacts.selectors import contacts_live
+from api.orders.selectors import gift_box_list
 
 # (code, name, channel, objective, first day (days ago), length in days, daily cost, cost kind, fb campaign id)
 _CAMPAIGNS: list[tuple[str, str, str, str, int, int, int, str, str]] = [
@@ -51,8 +52,18 @@ _CAMPAIGNS: list[tuple[str, str, str, str, int, int, int, str, str]] = [
     ("FLYER-AKWA", "Flyers Akwa et Bonapriso", "flyer", "capture", 100, 30, 0, "printing", ""),
     ("PARRAINAGE", "Parrainage des ambassadeurs", "referral", "convert", 365, 400, 0, "other", ""),
 ]
-_COUPONS = [("NOEL10", "NOEL25", "10 % sur les coffrets de Noël"), ("MAMAN15", "FETE-MERES", "15 % fête des mères"),
-            ("AMI5", "PARRAINAGE", "5 % pour le filleul"), ("DEGUST", "DEG-BONAMOU", "Prix dégustation")]
+# (code, campaign, description, rules): coupons with real values. NOEL10 discounts the coffrets only, for
+# as long as its campaign runs; DEGUST was good for a month after its tasting, so it shows as expired.
+_COUPONS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("NOEL10", "NOEL25", "10 % sur les coffrets de Noël", {"kind": "percent", "value": 10, "gift_boxes": True,
+                                                           "campaign_dates": True}),
+    ("MAMAN15", "FETE-MERES", "15 % fête des mères dès 10 000 FCFA, une fois par cliente",
+     {"kind": "percent", "value": 15, "minimum_order_xaf": 10_000, "max_uses_per_customer": 1}),
+    ("AMI5", "PARRAINAGE", "5 % pour le filleul, une fois", {"kind": "percent", "value": 5,
+                                                             "max_uses_per_customer": 1}),
+    ("DEGUST", "DEG-BONAMOU", "Prix dégustation: 1 000 FCFA de moins dès 5 000 FCFA, le mois suivant",
+     {"kind": "fixed", "value": 1_000, "minimum_order_xaf": 5_000, "max_uses": 100, "days_after_campaign": 30}),
+]
 _TOUCH = {
     "facebook_ads": [("messenger", "ad_referral"), ("whatsapp", "ad_referral")],
     "facebook_page": [("messenger", "inbound_message"), ("web", "page_follow")],
@@ -81,8 +92,7 @@ def seed_campaigns(*, rng: random.Random, stdout: Any = None) -> str:
     with transaction.atomic():
         campaigns = _seed_campaigns(today)
         by_code = {c.code: c for c in campaigns}
-        Coupon.objects.bulk_create([Coupon(code=code, campaign=by_code[camp], description=text)
-                                    for code, camp, text in _COUPONS], ignore_conflicts=True)
+        Coupon.objects.bulk_create(_coupons(by_code), ignore_conflicts=True)
         orders = _orders()
         for code in sorted({o["campaign_code"].strip().upper() for o in orders if o["campaign_code"]} - set(by_code)):
             # A code the demo orders use but we do not know yet: make its campaign so attribution finds it.
@@ -99,6 +109,24 @@ def seed_campaigns(*, rng: random.Random, stdout: Any = None) -> str:
         touches = _seed_touchpoints(rng, today, by_code, orders)
     return (f"{len(by_code)} campaigns, {costs + ads['created']} costs ({fb_days} Facebook ad days), "
             f"{clicks} clicks, {page_days} Page audience rows, {touches} touchpoints")
+
+
+def _coupons(by_code: dict[str, Campaign]) -> list[Coupon]:
+    """The demo coupons (not saved), their rules drawn from ``_COUPONS`` and their campaigns' dates."""
+    box_ids = sorted(gift_box_list().values_list("pk", flat=True))
+    coupons = []
+    for code, campaign_code, text, rules in _COUPONS:
+        campaign = by_code[campaign_code]
+        values = {k: v for k, v in rules.items() if k not in ("gift_boxes", "campaign_dates", "days_after_campaign")}
+        if rules.get("gift_boxes"):
+            values["gift_box_ids"] = box_ids
+        if rules.get("campaign_dates"):
+            values.update(starts_on=campaign.starts_on, ends_on=campaign.ends_on)
+        if rules.get("days_after_campaign") and campaign.ends_on:
+            values.update(starts_on=campaign.starts_on,
+                          ends_on=campaign.ends_on + timedelta(days=rules["days_after_campaign"]))
+        coupons.append(Coupon(code=code, campaign=campaign, description=text, **values))
+    return coupons
 
 
 def _seed_campaigns(today: date) -> list[Campaign]:

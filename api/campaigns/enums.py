@@ -33,6 +33,13 @@ class CampaignStatus(models.TextChoices):
     ENDED = "ended", "Ended"
 
 
+class CouponKind(models.TextChoices):
+    """How a coupon's ``value`` reads: a percentage of the goods, or an amount of XAF off them."""
+
+    PERCENT = "percent", "Percentage of the goods"
+    FIXED = "fixed", "Fixed amount in XAF"
+
+
 class CostKind(models.TextChoices):
     ADS = "ads", "Ads"
     SAMPLES = "samples", "Samples"

@@ -21,9 +21,10 @@ from api.campaigns.enums import (
     CampaignStatus,
     CostKind,
     CostSource,
+    CouponKind,
     TouchpointKind,
 )
-from api.contacts.enums import Channel
+from api.contacts.enums import Channel, Segment
 
 
 class Campaign(models.Model):
@@ -54,16 +55,41 @@ class Campaign(models.Model):
 
 
 class Coupon(models.Model):
-    """A coupon code printed or sent by a campaign; an order using it is attributed to the campaign."""
+    """A coupon code printed or sent by a campaign; an order using it is attributed to the campaign.
+
+    Its discount is ``value`` percent of the goods (rounded down to the franc) or ``value`` XAF off
+    them, never more than the goods total; a value of 0 only tracks the campaign (coupons made before
+    coupons had a value are such). Optional rules: a minimum goods total, first and last valid days
+    (business time zone, both included), a total and a per-customer number of uses (orders not
+    cancelled), one segment of customers, and some products or gift boxes: then only their lines
+    are discounted. ``services.coupons.coupon_discount`` applies them.
+    """
 
     code = models.CharField(max_length=32, unique=True)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="coupons")
     description = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)
+    kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PERCENT)
+    value = models.PositiveIntegerField(default=0, help_text="Percent (0-100) or XAF, after kind.")
+    minimum_order_xaf = models.PositiveIntegerField(default=0, help_text="Smallest goods total it applies to.")
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Orders in all; empty: no limit.")
+    max_uses_per_customer = models.PositiveIntegerField(null=True, blank=True,
+                                                        help_text="Orders per customer; empty: no limit.")
+    segment = models.CharField(max_length=20, choices=Segment.choices, blank=True,
+                               help_text="Only customers of this segment; empty: everyone.")
+    # Catalog ids of the orders app (no foreign keys across apps); both empty: every line.
+    product_ids = models.JSONField(default=list, blank=True)
+    gift_box_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(kind=CouponKind.PERCENT) | models.Q(value__lte=100),
+                                   name="coupon_percent_at_most_100"),
+        ]
 
     def __str__(self) -> str:
         return self.code

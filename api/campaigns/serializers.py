@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from api.campaigns.enums import CampaignChannel, CampaignObjective, CampaignStatus, CostKind, TouchpointKind
+from api.campaigns.enums import (
+    CampaignChannel,
+    CampaignObjective,
+    CampaignStatus,
+    CostKind,
+    CouponKind,
+    TouchpointKind,
+)
 from api.campaigns.models import (
     CAPTURE_KINDS,
     TOUCHPOINT_CHANNELS,
@@ -16,6 +23,8 @@ from api.campaigns.models import (
     Touchpoint,
 )
 from api.campaigns.selectors import campaign_links
+from api.campaigns.services.coupons import MAX_COUPON_XAF
+from api.common.filters import MAX_ID
 from api.common.serializers import BusinessDateTimeField
 from api.contacts.enums import Channel, Segment
 
@@ -70,14 +79,40 @@ class CampaignStatsSerializer(serializers.Serializer):
 # --- coupons -------------------------------------------------------------------------------------------
 
 
-class CouponInSerializer(serializers.Serializer):
+# Use limits live in 32-bit integer columns on PostgreSQL.
+_MAX_USES = 2**31 - 1
+
+
+class _CouponRulesSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CouponKind.choices, required=False,
+                                   help_text="`percent` of the goods (rounded down to the franc) or `fixed` XAF off.")
+    value = serializers.IntegerField(min_value=0, max_value=MAX_COUPON_XAF, required=False,
+                                     help_text="Percent (0-100) or XAF, after `kind`; 0 only tracks the campaign.")
+    minimum_order_xaf = serializers.IntegerField(min_value=0, max_value=MAX_COUPON_XAF, required=False,
+                                                 help_text="Smallest goods total (delivery fee left out).")
+    starts_on = serializers.DateField(required=False, allow_null=True,
+                                      help_text="First valid day (Africa/Douala), included.")
+    ends_on = serializers.DateField(required=False, allow_null=True, help_text="Last valid day (Africa/Douala), included.")
+    max_uses = serializers.IntegerField(min_value=1, max_value=_MAX_USES, required=False, allow_null=True,
+                                        help_text="Orders in all (cancelled ones do not count); null: no limit.")
+    max_uses_per_customer = serializers.IntegerField(min_value=1, max_value=_MAX_USES, required=False,
+                                                     allow_null=True, help_text="Orders per customer; null: no limit.")
+    segment = serializers.ChoiceField(choices=[("", "Everyone"), *Segment.choices], required=False, allow_blank=True,
+                                      help_text="Only customers of this segment; empty: everyone.")
+    product_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                        max_length=200, help_text="Only these products' lines are discounted.")
+    gift_box_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                         max_length=200, help_text="Only these gift boxes' lines are discounted.")
+
+
+class CouponInSerializer(_CouponRulesSerializer):
     campaign_id = serializers.IntegerField()
     code = serializers.CharField(max_length=32)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False, default=True)
 
 
-class CouponPatchSerializer(serializers.Serializer):
+class CouponPatchSerializer(_CouponRulesSerializer):
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
 
@@ -87,7 +122,9 @@ class CouponOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coupon
-        fields = ["id", "code", "campaign", "campaign_code", "description", "active", "created_at"]
+        fields = ["id", "code", "campaign", "campaign_code", "description", "active", "kind", "value",
+                  "minimum_order_xaf", "starts_on", "ends_on", "max_uses", "max_uses_per_customer", "segment",
+                  "product_ids", "gift_box_ids", "created_at"]
 
 
 # --- costs --------------------------------------------------------------------------------------------------

@@ -74,8 +74,12 @@ _CAMPAIGN_IN = {"name": "Coffrets de Noël 2025", "code": "FB-NOEL25", "channel"
 _CAMPAIGN = {"id": 12, **_CAMPAIGN_IN, "facebook_ad_ids": [], "landing_url": "", "notes": "", "links": _LINKS,
              "click_count": 318, "total_cost_xaf": 142350, "created_at": "2025-11-20T10:00:00+01:00",
              "updated_at": "2025-12-02T08:00:00+01:00"}
+_COUPON_RULES = {"kind": "percent", "value": 10, "minimum_order_xaf": 15000, "starts_on": "2025-12-01",
+                 "ends_on": "2025-12-31", "max_uses": 200, "max_uses_per_customer": 1, "segment": "",
+                 "product_ids": [], "gift_box_ids": [4]}
 _COUPON = {"id": 5, "code": "NOEL10", "campaign": 12, "campaign_code": "FB-NOEL25",
-           "description": "10 % sur les coffrets", "active": True, "created_at": "2025-11-20T10:00:00+01:00"}
+           "description": "10 % sur les coffrets", "active": True, **_COUPON_RULES,
+           "created_at": "2025-11-20T10:00:00+01:00"}
 _COST = {"id": 88, "campaign": 12, "campaign_code": "FB-NOEL25", "day": "2025-12-03", "kind": "printing",
          "source": "manual", "amount_xaf": 65596, "original_amount": "100.00", "currency": "EUR",
          "note": "500 flyers", "created_at": "2025-12-03T15:00:00+01:00", "updated_at": "2025-12-03T15:00:00+01:00"}
@@ -310,9 +314,15 @@ class CouponListView(_ListView):
         return self.list_response(request, Coupon.objects.select_related("campaign"), CouponOutSerializer)
 
     @extend_schema(summary="Create a coupon of a campaign", tags=TAGS, request=CouponInSerializer,
-                   responses={201: CouponOutSerializer, **_errors(409)},
+                   description="A coupon takes `value` percent of the goods (rounded down to the franc) or `value` "
+                   "XAF off them, never more than the goods total; the delivery fee is never discounted. With "
+                   "`product_ids` or `gift_box_ids` only those lines are discounted. Without `kind` and `value` "
+                   "it gives no discount and only tracks its campaign. An order whose coupon is unknown or "
+                   "cannot be used is refused with a 400 `coupon_invalid` naming the reason.",
+                   responses={201: CouponOutSerializer, **_errors(400, 409)},
                    examples=[OpenApiExample("Coupon", value={"campaign_id": 12, "code": "NOEL10",
-                                                             "description": "10 % sur les coffrets"},
+                                                             "description": "10 % sur les coffrets",
+                                                             **_COUPON_RULES},
                                             request_only=True),
                              OpenApiExample("Created", value=_COUPON, response_only=True, status_codes=["201"])])
     def post(self, request: Request) -> Response:
@@ -326,7 +336,8 @@ class CouponListView(_ListView):
 
 class CouponDetailView(APIView):
     @extend_schema(summary="Change or switch off a coupon", tags=TAGS, request=CouponPatchSerializer,
-                   responses=CouponOutSerializer,
+                   description="Its code never changes (it is printed); orders already taken keep their discount.",
+                   responses={200: CouponOutSerializer, **_errors(400)},
                    examples=[OpenApiExample("Switch off", value={"active": False}, request_only=True),
                              OpenApiExample("Changed", value={**_COUPON, "active": False}, response_only=True)])
     def patch(self, request: Request, pk: int) -> Response:

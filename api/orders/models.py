@@ -148,7 +148,9 @@ class Order(models.Model):
     payment_status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID)
 
     subtotal_xaf = models.PositiveIntegerField(default=0)
+    # All the discount: the partner's or the one staff gave, plus the coupon's (``coupon_discount_xaf``).
     discount_xaf = models.PositiveIntegerField(default=0)
+    coupon_discount_xaf = models.PositiveIntegerField(default=0, help_text="The part of discount_xaf the coupon gave.")
     delivery_fee_xaf = models.PositiveIntegerField(default=0)
     total_xaf = models.PositiveIntegerField(default=0)
     paid_xaf = models.PositiveIntegerField(default=0)

@@ -151,7 +151,12 @@ class OrderCreateSerializer(serializers.Serializer):
     neighbourhood = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     sales_channel = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     campaign_code = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
-    coupon_code = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    coupon_code = serializers.CharField(
+        max_length=60, required=False, allow_blank=True, default="",
+        help_text="Any case. Its discount adds to `discount_xaf` within the goods total (not the delivery fee); "
+        "an unknown or unusable code is a 400 `coupon_invalid` whose `coupon_code` error code says why: "
+        "`unknown`, `expired`, `not_started`, `used_up`, `used_up_for_customer`, `below_minimum`, "
+        "`wrong_segment`, `no_eligible_product`.")
     self_reported_source = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     is_sample = serializers.BooleanField(default=False, help_text="A free tasting sample: price zero.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -201,7 +206,8 @@ class OrderListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = ["id", "number", "contact_id", "contact_name", "recipient_id", "partner_id", "status",
-                  "payment_status", "payment_method", "total_xaf", "paid_xaf", "refunded_xaf", "is_sample",
+                  "payment_status", "payment_method", "discount_xaf", "total_xaf", "paid_xaf", "refunded_xaf",
+                  "is_sample",
                   "sales_channel", "campaign_code", "created_at", "updated_at"]
 
 
@@ -214,7 +220,7 @@ class OrderSerializer(OrderListSerializer):
 
     class Meta(OrderListSerializer.Meta):
         fields = [*OrderListSerializer.Meta.fields, "recipient_name", "recipient_phone", "gift_message",
-                  "partner_reference", "subtotal_xaf", "discount_xaf", "delivery_fee_xaf", "sample_cost_xaf",
+                  "partner_reference", "subtotal_xaf", "coupon_discount_xaf", "delivery_fee_xaf", "sample_cost_xaf",
                   "delivery_address", "neighbourhood", "coupon_code", "self_reported_source", "note",
                   "delivered_at", "lines", "history", "payments", "refunds", "payment_instructions"]
 

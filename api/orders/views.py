@@ -85,14 +85,14 @@ ORDER_IN = {"customer": {"phone": "+237690112233", "name": "Mireille Ngo"},
             "self_reported_source": "Facebook"}
 ORDER_LIST_ITEM = {"id": 41, "number": "CF-2026-000123", "contact_id": 7, "contact_name": "Mireille Ngo",
                    "recipient_id": None, "partner_id": None, "status": "pending", "payment_status": "unpaid",
-                   "payment_method": "orange_money", "total_xaf": 8000, "paid_xaf": 0, "refunded_xaf": 0,
-                   "is_sample": False, "sales_channel": "whatsapp", "campaign_code": "NOEL26", "created_at": T,
+                   "payment_method": "orange_money", "discount_xaf": 0, "total_xaf": 8000, "paid_xaf": 0,
+                   "refunded_xaf": 0, "is_sample": False, "sales_channel": "whatsapp", "campaign_code": "NOEL26", "created_at": T,
                    "updated_at": T}
 INSTRUCTIONS = ("Confiotes – commande CF-2026-000123\nMontant à payer : 8 000 FCFA\nOrange Money : envoyez 8 000 FCFA "
                 "au +237 690 00 00 01 (Confiotes)\nMTN MoMo : envoyez 8 000 FCFA au +237 670 00 00 01 (Confiotes)\n"
                 "Motif du paiement : CF-2026-000123\nMerci de nous renvoyer l'identifiant de la transaction.")
 ORDER = {**ORDER_LIST_ITEM, "recipient_name": "", "recipient_phone": "", "gift_message": "", "partner_reference": "",
-         "subtotal_xaf": 7000, "discount_xaf": 0, "delivery_fee_xaf": 1000, "sample_cost_xaf": 0,
+         "subtotal_xaf": 7000, "coupon_discount_xaf": 0, "delivery_fee_xaf": 1000, "sample_cost_xaf": 0,
          "delivery_address": "Rue 1.234, Bonapriso", "neighbourhood": "Bonapriso", "coupon_code": "",
          "self_reported_source": "Facebook", "note": "", "delivered_at": None,
          "lines": [{"id": 90, "product_id": 3, "gift_box_id": None, "item_name": "Sirop de gingembre 50 cl",

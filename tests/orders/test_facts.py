@@ -22,6 +22,10 @@ def _deliver(order_id):
 @pytest.fixture
 def book(catalog, customer):
     """A delivered sale, a refunded one, a cancelled one, a sample and a pending one with two lines."""
+    from api.campaigns.services import campaign_create, coupon_create
+
+    # A coupon that only tracks its campaign: unknown codes are refused.
+    coupon_create(campaign=campaign_create(name="Ambassadeurs", code="AMB", channel="referral"), code="AMB-1")
     line = [{"product_id": catalog["ginger"].pk, "quantity": 2}]
     delivered = order_create(contact_id=customer.pk, lines=line, delivery_fee_xaf=1000, campaign_code="NOEL25")
     _deliver(delivered.pk)

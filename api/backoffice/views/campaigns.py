@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from api.attribution.selectors import weekly_roi_report_cached
 from api.backoffice import labels
 from api.backoffice.views.base import StaffPageView, call_service
-from api.campaigns.enums import CampaignChannel, CostKind
+from api.campaigns.enums import CampaignChannel, CostKind, CouponKind
 from api.campaigns.selectors import (
     campaign_links,
     campaign_list,
@@ -36,6 +36,7 @@ from api.campaigns.selectors import (
 )
 from api.campaigns.services import campaign_create, cost_create, coupon_create
 from api.common.businesstime import business_today, week_start
+from api.contacts.enums import Segment
 
 CAMPAIGN_LIST_LIMIT = 100
 CAMPAIGN_COSTS_SHOWN = 50
@@ -53,6 +54,8 @@ LINK_NAMES = {
 # Costs staff record by hand: ``samples`` is written by the sample orders themselves, so a hand-typed
 # one would count twice in the ROI.
 MANUAL_COST_KINDS = tuple(k for k in CostKind.values if k != CostKind.SAMPLES)
+# A coupon may be kept for one of the plan's three segments (``unknown`` is no one's target).
+SEGMENTS = (Segment.HOST.value, Segment.HEALTHY.value, Segment.RESELLER.value)
 
 
 class CampaignForm(forms.Form):
@@ -64,9 +67,43 @@ class CampaignForm(forms.Form):
                                 choices=labels.choices("report_channel", tuple(CampaignChannel.values)))
 
 
+# How a coupon's value reads, in the words of the form.
+COUPON_KINDS = [(CouponKind.PERCENT.value, _("Percentage of the goods")),
+                (CouponKind.FIXED.value, _("Amount in FCFA"))]
+
+
 class CouponForm(forms.Form):
+    """A coupon and its rules; left empty, the value is 0 (the coupon only tracks the campaign) and
+    there is no limit. The rules themselves are ``coupon_create``'s."""
+
     code = forms.CharField(label=_("Coupon code"), max_length=100)
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    kind = forms.ChoiceField(label=_("Kind of discount"), choices=COUPON_KINDS, initial=CouponKind.PERCENT,
+                             required=False)
+    value = forms.IntegerField(label=_("Discount (% or FCFA)"), min_value=0, required=False,
+                               widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+                               help_text=_("Taken off the goods, never off the delivery fee. 0: no discount."))
+    minimum_order_xaf = forms.IntegerField(label=_("Minimum order (FCFA)"), min_value=0, required=False,
+                                           widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    starts_on = forms.DateField(label=_("Valid from"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    ends_on = forms.DateField(label=_("Valid until"), required=False,
+                              widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    max_uses = forms.IntegerField(label=_("Uses in all"), min_value=1, required=False,
+                                  widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+                                  help_text=_("Empty: no limit. A cancelled order gives its use back."))
+    max_uses_per_customer = forms.IntegerField(label=_("Uses per customer"), min_value=1, required=False,
+                                               widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    segment = forms.ChoiceField(label=_("Only for the segment"), required=False,
+                                choices=[("", _("Every customer")), *labels.choices("segment", SEGMENTS)])
+
+    def rules(self) -> dict[str, Any]:
+        """The cleaned rules as ``coupon_create`` takes them."""
+        data = self.cleaned_data
+        return {"kind": data["kind"] or CouponKind.PERCENT, "value": data["value"] or 0,
+                "minimum_order_xaf": data["minimum_order_xaf"] or 0, "starts_on": data["starts_on"],
+                "ends_on": data["ends_on"], "max_uses": data["max_uses"],
+                "max_uses_per_customer": data["max_uses_per_customer"], "segment": data["segment"] or ""}
 
 
 class CostForm(forms.Form):
@@ -162,7 +199,7 @@ class CampaignDetailView(StaffPageView):
         if not form.is_valid():
             return form, False
         coupon = call_service(form, coupon_create, campaign=campaign, code=form.cleaned_data["code"],
-                                       description=form.cleaned_data["description"])
+                              description=form.cleaned_data["description"], **form.rules())
         if coupon is None:
             return form, False
         messages.success(self.request, gettext("Coupon %(code)s created.") % {"code": coupon.code})

@@ -1,6 +1,7 @@
 """Writes of the campaigns app, one module per subdomain; this package re-exports what others call.
 
-- ``campaigns``: campaigns and coupons (tracking codes unique among both);
+- ``campaigns``: campaigns (tracking codes unique among campaign and coupon codes);
+- ``coupons``: coupons, their value and rules, and the discount they give an order (orders' resolver);
 - ``costs``: manual costs and the ``samples`` cost of sample orders (the order listener);
 - ``money``: provider amounts to whole XAF;
 - ``touchpoints``: touches of contacts, the capture form of tastings and fairs, link clicks;
@@ -17,8 +18,6 @@ from api.campaigns.services.campaigns import (
     campaign_create,
     campaign_delete,
     campaign_update,
-    coupon_create,
-    coupon_update,
 )
 from api.campaigns.services.costs import (
     cost_create,
@@ -27,6 +26,7 @@ from api.campaigns.services.costs import (
     order_event_listener,
     sample_cost_record,
 )
+from api.campaigns.services.coupons import coupon_create, coupon_discount, coupon_update
 from api.campaigns.services.facebook_costs import (
     ADS_COST_KEY,
     ads_costs_recompute,
@@ -61,6 +61,7 @@ __all__ = [
     "cost_delete",
     "cost_update",
     "coupon_create",
+    "coupon_discount",
     "coupon_update",
     "facebook_ads_sync",
     "facebook_campaign_map",

@@ -1,4 +1,7 @@
-"""Campaigns and their coupons: tracking codes, unique among both, and the Facebook ids a campaign claims."""
+"""Campaigns: tracking codes, unique among campaign and coupon codes, and the Facebook ids a campaign claims.
+
+Coupons live in ``coupons``; the code rules they share are here (``check_code``, ``check_code_free``).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ _CAMPAIGN_FIELDS = ("name", "code", "channel", "objective", "status", "starts_on
                     "facebook_campaign_ids", "facebook_ad_ids", "landing_url", "notes")
 
 
-def _check_code(value: str, field_name: str = "code") -> str:
+def check_code(value: str, field_name: str = "code") -> str:
+    """``value`` as a code is stored (upper case, trimmed); a 400 on ``field_name`` when malformed."""
     code = normalize_code(value)
     if not CODE_RE.match(code):
         raise invalid(field_name, "A code has 3 to 32 letters, digits, '_' or '-'.")
@@ -42,14 +46,16 @@ def _check_campaign_values(values: dict[str, Any]) -> None:
             values[name] = sorted({str(x) for x in ids})
 
 
-def _code_taken(code: str) -> ConflictError:
+def code_taken(code: str) -> ConflictError:
+    """The 409 of a code already used by a campaign or a coupon."""
     return ConflictError(f"The code {code} is already used.", code="code_taken",
                          errors=[field_error("code", "Already used by a campaign or a coupon.", "unique")])
 
 
-def _check_code_free(code: str) -> None:
+def check_code_free(code: str) -> None:
+    """Raise ``code_taken`` when a campaign or a coupon already has ``code``."""
     if Campaign.objects.filter(code=code).exists() or Coupon.objects.filter(code=code).exists():
-        raise _code_taken(code)
+        raise code_taken(code)
 
 
 def campaign_create(*, name: str, code: str, channel: str, objective: str = CampaignObjective.CAPTURE,
@@ -63,13 +69,13 @@ def campaign_create(*, name: str, code: str, channel: str, objective: str = Camp
     their already-synced spend becomes ``ads`` costs of this campaign.
     """
     values: dict[str, Any] = {
-        "name": name, "code": _check_code(code), "channel": channel, "objective": objective, "status": status,
+        "name": name, "code": check_code(code), "channel": channel, "objective": objective, "status": status,
         "starts_on": starts_on, "ends_on": ends_on, "budget_xaf": budget_xaf,
         "facebook_campaign_ids": list(facebook_campaign_ids), "facebook_ad_ids": list(facebook_ad_ids),
         "landing_url": landing_url or "", "notes": notes or "",
     }
     _check_campaign_values(values)
-    _check_code_free(values["code"])
+    check_code_free(values["code"])
     with transaction.atomic():
         campaign = Campaign(**values)
         campaign.full_clean(exclude=["code"])
@@ -77,7 +83,7 @@ def campaign_create(*, name: str, code: str, channel: str, objective: str = Camp
             with transaction.atomic():
                 campaign.save()
         except IntegrityError:
-            raise _code_taken(values["code"]) from None
+            raise code_taken(values["code"]) from None
         facebook_claims_apply(campaign=campaign, facebook_ids=values["facebook_campaign_ids"])
     return campaign
 
@@ -101,9 +107,9 @@ def campaign_update(*, campaign: Campaign, name: str | Unset = UNSET, code: str 
         if name_ in changes and not isinstance(changes[name_], list):
             changes[name_] = list(changes[name_])
     if "code" in changes:
-        changes["code"] = _check_code(changes["code"])
+        changes["code"] = check_code(changes["code"])
         if changes["code"] != campaign.code:
-            _check_code_free(changes["code"])
+            check_code_free(changes["code"])
     merged = {**{f: getattr(campaign, f) for f in _CAMPAIGN_FIELDS}, **changes}
     _check_campaign_values(merged)
     with transaction.atomic():
@@ -115,7 +121,7 @@ def campaign_update(*, campaign: Campaign, name: str | Unset = UNSET, code: str 
             with transaction.atomic():
                 campaign.save()
         except IntegrityError:
-            raise _code_taken(merged["code"]) from None
+            raise code_taken(merged["code"]) from None
         if "facebook_campaign_ids" in changes:
             facebook_claims_apply(campaign=campaign, facebook_ids=merged["facebook_campaign_ids"])
     return campaign
@@ -129,25 +135,3 @@ def campaign_delete(*, campaign: Campaign) -> None:
     with transaction.atomic():
         FacebookCampaign.objects.filter(campaign=campaign).update(campaign=None)
         campaign.delete()
-
-
-def coupon_create(*, campaign: Campaign, code: str, description: str = "", active: bool = True) -> Coupon:
-    """Create a coupon of ``campaign``; its code is unique among campaign and coupon codes (409)."""
-    normalized = _check_code(code)
-    _check_code_free(normalized)
-    try:
-        with transaction.atomic():
-            return Coupon.objects.create(campaign=campaign, code=normalized, description=description or "",
-                                         active=active)
-    except IntegrityError:
-        raise _code_taken(normalized) from None
-
-
-def coupon_update(*, coupon: Coupon, description: str | None = None, active: bool | None = None) -> Coupon:
-    """Change a coupon's description or switch it off (its code never changes: it is printed)."""
-    if description is not None:
-        coupon.description = description
-    if active is not None:
-        coupon.active = active
-    coupon.save()
-    return coupon

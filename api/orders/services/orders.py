@@ -21,6 +21,7 @@ from api.common.errors import ConflictError, NotFoundError, field_error
 from api.contacts.selectors import contact_find, contact_is_live
 from api.contacts.services import contact_upsert
 from api.orders import conf
+from api.orders.coupons import CouponLine, CouponRefused, CouponRequest, coupon_refusal_error, coupon_resolve
 from api.orders.enums import OrderEventKind, OrderStatus, PaymentMethod, PaymentStatus
 from api.orders.events import OrderEvent, order_event_emit
 from api.orders.models import GiftBox, Order, OrderCounter, OrderLine, OrderStatusHistory, Partner, Product
@@ -181,6 +182,7 @@ class _Amounts:
     subtotal_xaf: int
     discount_xaf: int
     delivery_fee_xaf: int
+    coupon_discount_xaf: int = 0
 
     @property
     def total_xaf(self) -> int:
@@ -202,6 +204,36 @@ def _amounts(priced: list[_PricedLine], *, is_sample: bool, partner: Partner | N
     if delivery_fee_xaf < 0:
         raise invalid("delivery_fee_xaf", "Must be zero or more.", "min_value")
     return _Amounts(subtotal, discount_xaf, delivery_fee_xaf)
+
+
+def _with_coupon(amounts: _Amounts, coupon_discount_xaf: int) -> _Amounts:
+    """``amounts`` with the coupon's discount added to the other one, the whole never above the goods
+    total: the delivery fee is never discounted."""
+    coupon_part = max(0, min(coupon_discount_xaf, amounts.subtotal_xaf - amounts.discount_xaf))
+    return _Amounts(amounts.subtotal_xaf, amounts.discount_xaf + coupon_part, amounts.delivery_fee_xaf, coupon_part)
+
+
+def _coupon_priced(coupon_code: str, *, buyer_id: int, priced: list[_PricedLine], is_sample: bool,
+                   at: datetime) -> tuple[str, int]:
+    """``(code as stored, discount)`` of the coupon typed on an order; a refused one is a 400.
+
+    No code, no discount. A free sample keeps its code as typed (for attribution) without asking
+    anyone: there is nothing to discount and it is no use of the coupon.
+    """
+    typed = (coupon_code or "").strip()
+    if not typed or is_sample:
+        return typed, 0
+    code = typed.upper()
+    request = CouponRequest(
+        code=code, contact_id=buyer_id, at=at,
+        lines=tuple(CouponLine(p.product.pk if p.product else None, p.gift_box.pk if p.gift_box else None,
+                               p.unit_price_xaf * p.quantity) for p in priced),
+        goods_total_xaf=sum(p.unit_price_xaf * p.quantity for p in priced))
+    try:
+        found = coupon_resolve(request)
+    except CouponRefused as refused:
+        raise coupon_refusal_error(refused.reason, code) from None
+    return found.code, found.discount_xaf
 
 
 def order_create(
@@ -232,9 +264,12 @@ def order_create(
     ``recipient`` (``{name, phone}``) makes it a gift: the recipient becomes a contact at the
     ``suspect`` stage referred by the buyer. A sample is at price zero without delivery fee;
     its ``sample_cost_xaf`` (sum of unit costs) travels in the ``created`` event. A partner
-    order holds gift boxes only and gets the partner's discount. Emits ``created``.
+    order holds gift boxes only and gets the partner's discount. ``coupon_code`` is priced by the
+    app that owns the code (``api.orders.coupons``): its discount adds to the other one, within
+    the goods total; an unknown or unusable code is a 400 ``coupon_invalid``. Emits ``created``.
     """
     with transaction.atomic():
+        now = timezone.now()
         buyer_id = _buyer_id(contact_id=contact_id, customer=customer, partner=partner, sales_channel=sales_channel,
                              self_reported_source=self_reported_source)
         priced = _price_lines(lines, is_sample=is_sample, gift_boxes_only=partner is not None)
@@ -242,15 +277,18 @@ def order_create(
                            delivery_fee_xaf=delivery_fee_xaf)
         if payment_method not in PaymentMethod.values:
             raise invalid("payment_method", f"Choose one of {', '.join(PaymentMethod.values)}.", "invalid_choice")
+        coupon_code, coupon_discount = _coupon_priced(coupon_code, buyer_id=buyer_id, priced=priced,
+                                                      is_sample=is_sample, at=now)
+        amounts = _with_coupon(amounts, coupon_discount)
         recipient_id, recipient_name, recipient_phone = _gift_recipient(recipient, buyer_id=buyer_id)
 
-        now = timezone.now()
         order = Order.objects.create(
             number=order_number_next(at=now), contact_id=buyer_id, recipient_id=recipient_id,
             recipient_name=recipient_name, recipient_phone=recipient_phone, gift_message=gift_message,
             partner=partner, partner_reference=partner_reference, status=OrderStatus.PENDING,
             payment_method=payment_method, payment_status=payment_status_of(amounts.total_xaf, 0, 0),
             subtotal_xaf=amounts.subtotal_xaf, discount_xaf=amounts.discount_xaf,
+            coupon_discount_xaf=amounts.coupon_discount_xaf,
             delivery_fee_xaf=amounts.delivery_fee_xaf, total_xaf=amounts.total_xaf, is_sample=is_sample,
             sample_cost_xaf=sum(p.unit_cost_xaf * p.quantity for p in priced) if is_sample else 0,
             delivery_address=delivery_address, neighbourhood=neighbourhood, sales_channel=sales_channel,
