@@ -37,6 +37,12 @@ IMPORT_STALLED_AFTER = timedelta(minutes=2)
 IMPORT_MAX_ATTEMPTS = 5
 
 
+def _unreadable_csv(exc: csv.Error) -> ApplicationError:
+    """The 400 of a file Python's csv module cannot read, naming the ``file`` field."""
+    return ApplicationError(f"The file cannot be read as CSV: {exc}.", code="validation_error",
+                            errors=[field_error("file", f"Not a readable CSV file: {exc}.", "csv")])
+
+
 def import_job_create(*, file_name: str, data: bytes, created_by: Any = None,
                       consent_given: bool = False) -> ImportJob:
     """Store an uploaded CSV as an ``ImportJob`` and queue it (after commit) for a worker.
@@ -56,7 +62,10 @@ def import_job_create(*, file_name: str, data: bytes, created_by: Any = None,
     encoding = csv_io.detect_encoding(data)
     sample = csv_io.sample(data, encoding)
     delimiter = csv_io.sniff_delimiter(sample)
-    first = csv_io.read_header(sample, delimiter)
+    try:
+        first = csv_io.read_header(sample, delimiter)
+    except csv.Error as exc:  # e.g. a lone carriage return in the header (old Mac line endings)
+        raise _unreadable_csv(exc) from None
     columns, ignored = csv_io.map_headers(first)
     if not set(columns.values()) & csv_io.IDENTITY_COLUMNS:
         raise ApplicationError(
@@ -66,9 +75,8 @@ def import_job_create(*, file_name: str, data: bytes, created_by: Any = None,
         )
     try:
         total = csv_io.count_data_rows_bytes(data, encoding, delimiter)
-    except csv.Error as exc:  # e.g. a lone carriage return inside a cell (old Mac line endings)
-        raise ApplicationError(f"The file cannot be read as CSV: {exc}.", code="validation_error",
-                               errors=[field_error("file", f"Not a readable CSV file: {exc}.", "csv")]) from None
+    except csv.Error as exc:  # e.g. a lone carriage return inside a cell
+        raise _unreadable_csv(exc) from None
     job = ImportJob.objects.create(
         created_by=created_by if getattr(created_by, "pk", None) else None, file_name=file_name[:255], data=data,
         encoding=encoding, delimiter=delimiter, columns={**columns, "_header": first, "_ignored": ignored},
