@@ -34,7 +34,17 @@ It prints p50 and p95 per page. Target (issue 15): p95 under 150 ms for each pag
 vacuumed and checkpointed before the timed phase. The machine it runs on is shared: say how loaded it
 was next to the figures.
 
-Last measured 2026-12-02 on the shared 2-core machine, PostgreSQL + Redis, 50 requests per page,
+Last measured 2026-12-03 on the 2-core machine, quiet (load average 0.8-1.3), 50 requests per page,
+p50 / p95 in ms:
+
+    search by family name     23 / 129      customer card          56 / 67
+    search by full name      114 / 127      order form             22 / 29
+    search by phone typed     11 / 13       order form ?client=    29 / 37
+    weekly report             73 / 86       first view            262 / 301  (missed)
+    Ma journée                57 / 65       first view            154 / 178  (missed)
+    quick add                 75 / 87
+
+Measured 2026-12-02 on the shared 2-core machine, PostgreSQL + Redis, 50 requests per page,
 p50 / p95 in ms; two runs in a row, load average 1-3.5 (others' jobs beside it):
 
     search by family name      8-11 / 65-81      customer card          31-41 / 38-46
