@@ -222,11 +222,13 @@ SPECTACULAR_SETTINGS = {
         "SegmentEnum": "api.contacts.models.Segment",
         "LifecycleStageEnum": "api.contacts.models.LifecycleStage",
         "FollowUpTaskKindEnum": "api.contacts.models.FollowUpTaskKind",
+        "ContactIdentityKindEnum": "api.contacts.models.ContactIdentityKind",
         "ImportJobStatusEnum": "api.contacts.models.ImportJobStatus",
         "CampaignChannelEnum": "api.campaigns.models.CampaignChannel",
         "CampaignObjectiveEnum": "api.campaigns.models.CampaignObjective",
         "CampaignStatusEnum": "api.campaigns.models.CampaignStatus",
         "CostKindEnum": "api.campaigns.models.CostKind",
+        "FixedCostKindEnum": "api.campaigns.models.FixedCostKind",
         "CouponKindEnum": "api.campaigns.models.CouponKind",
         "CostSourceEnum": "api.campaigns.models.CostSource",
         "TouchpointKindEnum": "api.campaigns.models.TouchpointKind",
@@ -287,6 +289,8 @@ META_PAGE_USERNAME = env_str("META_PAGE_USERNAME", "confiotes")
 META_AD_ACCOUNT_ID = env_str("META_AD_ACCOUNT_ID", "")
 WHATSAPP_ACCESS_TOKEN = env_str("WHATSAPP_ACCESS_TOKEN", "")
 WHATSAPP_PHONE_NUMBER_ID = env_str("WHATSAPP_PHONE_NUMBER_ID", "")
+# The WhatsApp Business Account (WABA) whose message templates are read (api/nurture/services/templates.py).
+WHATSAPP_BUSINESS_ACCOUNT_ID = env_str("WHATSAPP_BUSINESS_ACCOUNT_ID", "")
 WHATSAPP_BUSINESS_NUMBER = env_str("WHATSAPP_BUSINESS_NUMBER", "+237690000000")
 
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

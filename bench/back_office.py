@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import random
 import statistics
@@ -308,6 +309,21 @@ def main() -> int:
             assert response.status_code == 302, (response.status_code, response.content[:300])
             return response
 
+        from api.contacts.services import contact_upsert
+
+        numbers = itertools.count(1)
+
+        def new_contact() -> None:
+            """A lead comes in (the commonest change of a working day): a new contact with a new number."""
+            contact_upsert(phone=f"+23769{next(numbers):07d}", name="Nouveau prospect", create=True)
+
+        def run_after_an_order() -> None:
+            """An attribution run has finished, as the worker runs it (``run_incremental``: the run, then
+            the refresh of the stored weekly figures): credits change only with a run."""
+            run = attribution_services.attribution_run()
+            if run is not None and run.state == "succeeded":
+                attribution_services.reports_refresh()
+
         warmed: list[object] = []
 
         def warm_weeks() -> None:
@@ -331,10 +347,16 @@ def main() -> int:
             "order form for a customer": measure("order form with ?client=<id>", order_form_for, args.requests, queries=args.queries),
             "weekly report": measure("weekly report (/app/rapports/?semaine=)", report, args.requests,
                                      queries=args.queries, before=warm_weeks),
-            "weekly report, first view": measure("  the same, first view after a change", report, args.requests,
+            "weekly report, after a new contact": measure("  the same, after a new contact", report, args.requests,
+                                                          before=new_contact),
+            "weekly report, after a run": measure("  the same, after an attribution run", report, args.requests,
+                                                  before=run_after_an_order),
+            "weekly report, cold cache": measure("  the same, cache emptied", report, args.requests,
                                                  before=cache.clear),
             "ma journee": measure("Ma journée (/app/)", get("/app/"), args.requests, queries=args.queries),
-            "ma journee, first view": measure("  the same, first view after a change", get("/app/"), args.requests,
+            "ma journee, after a new contact": measure("  the same, after a new contact", get("/app/"),
+                                                       args.requests, before=new_contact),
+            "ma journee, cold cache": measure("  the same, cache emptied", get("/app/"), args.requests,
                                               before=cache.clear),
             "quick add": measure("quick add (POST /app/clients/nouveau/)", quick_add, args.requests, queries=args.queries),
         }

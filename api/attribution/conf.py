@@ -35,6 +35,16 @@ RFM_PERIOD_DAYS = env_int("RFM_PERIOD_DAYS", 365)
 INACTIVE_AFTER_DAYS = env_int("LIFECYCLE_INACTIVE_AFTER_DAYS", 180)
 # An ambassador gave feedback of at least this rating (and shared their link) or brought a buyer.
 AMBASSADOR_MIN_RATING = env_int("AMBASSADOR_MIN_RATING", 4)
+# The frequent lifecycle pass (every 2 minutes) looks at touches written in this many hours: enough to
+# cover a day of stopped workers; the nightly pass looks at every touch (see services/lifecycle_rules.py).
+LIFECYCLE_RECENT_HOURS = env_int("LIFECYCLE_RECENT_HOURS", 24)
+
+# LTV (see api/attribution/ltv.py): a customer is lost after this many days without an order (the same
+# silence as the lifecycle's inactive stage by default), and the expected lifetime is kept under a
+# ceiling: value beyond three years is too uncertain for a young business to spend on acquiring a
+# customer today, and with few lost customers observed 1 / churn would otherwise run away.
+LTV_CHURN_AFTER_DAYS = env_int("LTV_CHURN_AFTER_DAYS", INACTIVE_AFTER_DAYS)
+LTV_MAX_LIFETIME_YEARS = env_float("LTV_MAX_LIFETIME_YEARS", 3.0)
 
 # Referral reward when the referred person's first order is delivered: "discount" (a code for
 # the referrer's next order) or "points".

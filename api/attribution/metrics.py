@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+# The LTV method has its own module; its names stay reachable here for the callers of ``metrics``.
+from api.attribution.ltv import LTV_METHOD, CustomerValue, Ltv, ltv, tenure_days  # noqa: F401
+
 
 def ratio(numerator: float, denominator: float, digits: int = 2) -> float | None:
     """``numerator / denominator`` rounded to ``digits``, None when the denominator is zero."""
@@ -126,62 +129,7 @@ def rfm_scores(facts: Sequence[RfmFacts]) -> list[Rfm]:
     return out
 
 
-# --- LTV -------------------------------------------------------------------------------------------
-
-LTV_METHOD = (
-    "LTV = average order value x orders per customer-year x observed lifetime in years. "
-    "Average order value = net revenue / orders. Orders per customer-year = orders / the years "
-    "each customer has been a customer (first order to today, at least 30 days each). Observed "
-    "lifetime = the mean time between a customer's first and last order, at least 30 days (a "
-    "one-order customer counts one month). Margin LTV applies the group's margin rate. "
-    "LTV:CAC divides the margin LTV by the channel's CAC over the same period."
-)
-_MIN_SPAN_DAYS = 30
-
-
-@dataclass(frozen=True)
-class CustomerValue:
-    contact_id: int
-    first_order_at: datetime
-    last_order_at: datetime
-    orders: int
-    revenue_xaf: int
-    margin_xaf: int
-
-
-@dataclass(frozen=True)
-class Ltv:
-    customers: int
-    orders: int
-    revenue_xaf: int
-    margin_xaf: int
-    average_order_value_xaf: float | None
-    orders_per_year: float | None
-    lifetime_years: float | None
-    ltv_xaf: int | None
-    margin_ltv_xaf: int | None
-
-
-def ltv(customers: Sequence[CustomerValue], now: datetime) -> Ltv:
-    """Average lifetime value of a group of customers (see ``LTV_METHOD``)."""
-    if not customers:
-        return Ltv(0, 0, 0, 0, None, None, None, None, None)
-    orders = sum(c.orders for c in customers)
-    revenue = sum(c.revenue_xaf for c in customers)
-    margin = sum(c.margin_xaf for c in customers)
-    years = sum(max((now - c.first_order_at).days, _MIN_SPAN_DAYS) for c in customers) / 365.25
-    lifetime = statistics.fmean(max((c.last_order_at - c.first_order_at).days, _MIN_SPAN_DAYS)
-                                for c in customers) / 365.25
-    aov = revenue / orders if orders else 0.0
-    per_year = orders / years if years else 0.0
-    value = aov * per_year * lifetime
-    margin_rate = margin / revenue if revenue else 0.0
-    return Ltv(len(customers), orders, revenue, margin, round(aov, 2), round(per_year, 3), round(lifetime, 3),
-               round(value), round(value * margin_rate))
-
-
-def tenure_days(customer: CustomerValue, now: datetime) -> int:
-    return max(0, (now - customer.first_order_at).days)
+# --- cohorts (LTV lives in api/attribution/ltv.py, re-exported above) ---------------------------------------
 
 
 def cohort_month(moment: datetime, tz: ZoneInfo) -> date:

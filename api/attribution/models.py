@@ -92,6 +92,8 @@ class RfmScore(models.Model):
     f_score = models.PositiveSmallIntegerField()
     m_score = models.PositiveSmallIntegerField()
     group = models.CharField(max_length=30, choices=RfmGroup.choices)
+    # FRAT's type of purchase: the product category the customer spent most on (indicators.top_category).
+    top_category = models.CharField(max_length=20, blank=True, default="")
     period_days = models.PositiveIntegerField()
     computed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -149,3 +151,27 @@ class WeeklySummary(models.Model):
 
     def __str__(self) -> str:
         return f"summary {self.week_start} ({self.state})"
+
+
+class WeeklyIndicators(models.Model):
+    """The CRM indicators of one business week (``api.attribution.indicators``), stored so that the
+    reports read them instead of recomputing them.
+
+    ``inputs_version`` fingerprints what they were computed from (``services.indicators``); a reader
+    that finds another fingerprint recomputes the row. ``days`` is 7 for a week that is over, the
+    days elapsed for the week in progress.
+    """
+
+    week_start = models.DateField(unique=True)
+    days = models.PositiveSmallIntegerField(default=7)
+    figures = models.JSONField(default=dict)
+    inputs_version = models.CharField(max_length=40)
+    computed_at = models.DateTimeField(default=timezone.now)
+    compute_ms = models.PositiveIntegerField(default=0, help_text="How long the computation took.")
+
+    class Meta:
+        ordering = ["-week_start"]
+        verbose_name_plural = "weekly indicators"
+
+    def __str__(self) -> str:
+        return f"indicators {self.week_start} ({self.days} days)"

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, DateField, OuterRef
+from django.db.models import Count, DateField, Max, OuterRef
 from django.db.models.functions import TruncWeek
 
 from api.campaigns import selectors as campaigns
@@ -41,10 +41,25 @@ def costs_per_channel(first_day: date | None = None, end_day: date | None = None
     return campaigns.costs_per_channel(since=first_day, until=end_day)
 
 
-def inputs_version() -> tuple[Any, ...]:
-    """A fingerprint of what the reports read here (costs, campaigns, touches, new and merged contacts):
-    it moves when one of them is added, changed or merged away (see the two apps' own ``*_version``)."""
-    return (*campaigns.report_inputs_version(), *contacts.contacts_version())
+def costs_version() -> tuple[Any, ...]:
+    """A fingerprint of the costs the reports read (cost rows and the campaigns that place them)."""
+    return campaigns.costs_version()
+
+
+def leads_version() -> tuple[Any, ...]:
+    """A fingerprint of what ``new_contacts_by_first_touch`` reads: it moves when a contact is added or
+    merged away, or a touch is recorded (see the two apps' own ``*_version``)."""
+    return (campaigns.touches_version(), *contacts.contacts_version())
+
+
+def closed_weeks_leads_version(start: datetime, end: datetime) -> tuple[Any, ...]:
+    """What moves ``new_contacts_by_first_touch(start, end)`` of weeks that are over: a contact created
+    in them (an import can date one in the past) or a merge; unlike ``leads_version``, not every new
+    contact or touch. A first touch recorded late for an older contact is not seen here (the cache that
+    uses this bounds it in time). An index range count and a read of a partial index."""
+    created = contacts.contacts_created_between(start=start, end=end, include_merged=True).aggregate(
+        n=Count("pk"), newest=Max("pk"))
+    return (created["n"], created["newest"], contacts.contacts_merged_version())
 
 
 def new_contacts_by_first_touch(start: datetime, end: datetime) -> list[tuple[date, str | None, int]]:
@@ -103,3 +118,19 @@ def contact_cards(contact_ids: list[int]) -> dict[int, dict[str, Any]]:
 def referrals() -> list[tuple[int, int]]:
     """``(contact_id, referred_by_id)`` of every referred contact."""
     return contacts.contact_referral_pairs()
+
+
+def referrals_by_code() -> dict[int, int]:
+    """``{referrer_id: n}``: the referred contacts who came with the referrer's typed code."""
+    return contacts.contact_referral_code_counts()
+
+
+def fixed_costs_per_week(first_monday: date, end_monday: date) -> dict[date, dict[str, int]]:
+    """``{monday: {kind: amount_xaf}}``: the overheads (staff pay, delivery, other) of the weeks
+    ``first_monday <= monday < end_monday``."""
+    return campaigns.fixed_costs_per_week(since=first_monday, until=end_monday)
+
+
+def fixed_costs_version() -> tuple[Any, ...]:
+    """A fingerprint of the overheads the weekly report subtracts."""
+    return campaigns.fixed_costs_version()

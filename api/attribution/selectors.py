@@ -15,15 +15,16 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, DateField, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from api.attribution import conf, engine, metrics, report_inputs
 from api.attribution.enums import RunState
+from api.attribution.ltv_report import ltv_report_build
 from api.attribution.metrics import roi_figures
 from api.attribution.models import AttributionCredit, AttributionRun, ReferralReward, RfmScore
-from api.common.businesstime import business_today, business_tz, week_bounds, week_start
+from api.common.businesstime import business_today, business_tz, day_bounds, week_bounds, week_start
 from api.common.errors import ApplicationError, field_error
 
 NO_CAMPAIGN = "no campaign"
@@ -41,6 +42,17 @@ def model_or_default(model: str | None) -> str:
 def current_week() -> date:
     """The Monday of this business week."""
     return week_start(business_today())
+
+
+def last_complete_week() -> date:
+    """The Monday of the last business week that has ended: the weekly report's default week."""
+    return current_week() - timedelta(weeks=1)
+
+
+def days_elapsed(monday: date) -> int:
+    """How many days of the week of ``monday`` have begun (Monday alone = 1): 7 for a week that is over,
+    0 for a week to come."""
+    return max(0, min(7, (business_today() - monday).days + 1))
 
 
 # --- weekly ROI ----------------------------------------------------------------------------------
@@ -62,27 +74,78 @@ def _week_index(day: date, first_monday: date) -> int:
 WeeklyInputs = tuple[list[dict[str, Any]], list[tuple[int, str, date, int]], list[tuple[date, str | None, int]]]
 
 
-def _weekly_inputs(*, first_monday: date, weeks: int, model: str) -> WeeklyInputs:
-    """The rows ``_weekly_buckets`` groups: three queries."""
+def _weeks_span(first_monday: date, weeks: int) -> tuple[datetime, datetime]:
     start, _ = week_bounds(first_monday)
     _, end = week_bounds(first_monday + timedelta(weeks=weeks - 1))
-    # Summed per business week in the database (the week's Monday): a seventh of the rows of a daily sum.
+    return start, end
+
+
+def _weekly_credits(*, first_monday: date, weeks: int, model: str) -> list[dict[str, Any]]:
+    """Credits of ``model`` summed per campaign, channel and business week (the week's Monday, a seventh
+    of the rows of a daily sum)."""
+    start, end = _weeks_span(first_monday, weeks)
     summed = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
               .values("campaign_id", "channel", "day")
               .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
                         new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
               .order_by())
-    credits = [dict(row) for row in summed]
+    return [dict(row) for row in summed]
+
+
+def _first_days(first_monday: date, weeks: int, days: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` of the first ``days`` days (Monday first) of each of the ``weeks`` weeks."""
+    mondays = [first_monday + timedelta(weeks=k) for k in range(weeks)]
+    return [(day_bounds(monday)[0], day_bounds(monday + timedelta(days=days))[0]) for monday in mondays]
+
+
+def _same_days_credits(*, first_monday: date, weeks: int, model: str, days: int) -> list[dict[str, Any]]:
+    """``_weekly_credits`` of the first ``days`` days of each week only (a week in progress compared like
+    with like): one query over the ``weeks`` time ranges."""
+    if days >= 7:
+        return _weekly_credits(first_monday=first_monday, weeks=weeks, model=model)
+    ranges = Q()
+    for start, end in _first_days(first_monday, weeks, days):
+        ranges |= Q(occurred_at__gte=start, occurred_at__lt=end)
+    summed = (AttributionCredit.objects.filter(ranges, model=model)
+              .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
+              .values("campaign_id", "channel", "day")
+              .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
+                        new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
+              .order_by())
+    return [dict(row) for row in summed]
+
+
+def _same_days_costs(costs: list[tuple[int, str, date, int]], first_monday: date,
+                     days: int) -> list[tuple[int, str, date, int]]:
+    """The cost rows of the first ``days`` days of each week."""
+    return costs if days >= 7 else [row for row in costs if (row[2] - first_monday).days % 7 < days]
+
+
+def _same_days_leads(first_monday: date, weeks: int, days: int) -> list[tuple[date, str | None, int]]:
+    """``new_contacts_by_first_touch`` of the first ``days`` days of each week."""
+    if days >= 7:
+        start, end = _weeks_span(first_monday, weeks)
+        return report_inputs.new_contacts_by_first_touch(start, end)
+    leads: list[tuple[date, str | None, int]] = []
+    for start, end in _first_days(first_monday, weeks, days):
+        leads += report_inputs.new_contacts_by_first_touch(start, end)
+    return leads
+
+
+def _weekly_inputs(*, first_monday: date, weeks: int, model: str, days: int = 7) -> WeeklyInputs:
+    """The rows ``_weekly_buckets`` groups, of the first ``days`` days of each week (every day by
+    default): three queries, or 2 + ``weeks`` for part of each week."""
+    credits = _same_days_credits(first_monday=first_monday, weeks=weeks, model=model, days=days)
     costs = list(report_inputs.daily_costs(first_monday, first_monday + timedelta(weeks=weeks)))
-    return credits, costs, report_inputs.new_contacts_by_first_touch(start, end)
+    return credits, _same_days_costs(costs, first_monday, days), _same_days_leads(first_monday, weeks, days)
 
 
 def _weekly_buckets(*, first_monday: date, weeks: int, model: str, group: str,
-                    load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs,
+                    load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs, days: int = 7,
                     ) -> tuple[dict[Any, list[dict[str, float]]], dict[Any, dict[str, Any]]]:
     """``{key: [bucket per week]}`` with cost, credits and leads, and the label of each key."""
-    credits, costs, leads = load_inputs(first_monday=first_monday, weeks=weeks, model=model)
+    credits, costs, leads = load_inputs(first_monday=first_monday, weeks=weeks, model=model, days=days)
     buckets: dict[Any, list[dict[str, float]]] = defaultdict(lambda: [_new_bucket() for _ in range(weeks)])
     labels: dict[Any, dict[str, Any]] = {}
 
@@ -161,14 +224,21 @@ def _with_trend(series: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def weekly_roi_report(*, week: date | None = None, model: str | None = None, group: str = "channel") -> dict[str, Any]:
-    """The ROI report of one week per channel (or per campaign) under ``model``, with trends.
+    """The ROI report of one week per channel (or per campaign) under ``model``, with trends; by default
+    the last complete week.
 
     Rows include costs without any attributed order and orders without a known source; the
-    totals give the share of orders with no source, to remind staff to ask.
+    totals give the share of orders with no source, to remind staff to ask, and the profit and ROI
+    after the week's fixed costs (staff pay, delivery, other overheads).
+
+    **Like with like**: the week in progress says so (``in_progress``, ``days_elapsed``) and is compared
+    with the same days (Monday to the same weekday) of the weeks before it: every figure of the
+    previous week and of the 4-week average then counts only those days, and the week's fixed costs
+    count ``days_elapsed`` sevenths. Changes are ratios (0.25 = +25 %).
     """
     model = model_or_default(model)
     _check_group(group)
-    return _weekly_report(monday=week_start(week or current_week()), model=model, group=group)
+    return _weekly_report(monday=week_start(week or last_complete_week()), model=model, group=group)
 
 
 def _check_group(group: str) -> None:
@@ -177,12 +247,59 @@ def _check_group(group: str) -> None:
                                errors=[field_error("group", "Choose channel or campaign.", "invalid_choice")])
 
 
+FixedCosts = dict[date, dict[str, int]]
+
+
+def _fixed_costs(first_monday: date, weeks: int) -> FixedCosts:
+    return report_inputs.fixed_costs_per_week(first_monday, first_monday + timedelta(weeks=weeks))
+
+
+def _with_fixed_costs(totals: dict[str, Any], series: list[dict[str, float]], fixed: FixedCosts,
+                      first_monday: date, days: int) -> None:
+    """Add to ``totals`` (the last week of ``series``) the week's fixed costs per kind, the profit and
+    ROI after them, the break-even revenue that pays them too, and the profit's change against the
+    previous week (its fixed costs counted for the same days)."""
+    share = min(days, 7) / 7
+
+    def fixed_of(index: int) -> dict[str, int]:
+        kinds = fixed.get(first_monday + timedelta(weeks=index), {})
+        return {kind: round(kinds.get(kind, 0) * share) for kind in FIXED_COST_KINDS}
+
+    def profit(index: int) -> int:
+        bucket = series[index]
+        return int(bucket["margin_xaf"]) - int(bucket["cost_xaf"]) - sum(fixed_of(index).values())
+
+    last = len(series) - 1
+    kinds = fixed_of(last)
+    total = sum(kinds.values())
+    spent = int(series[last]["cost_xaf"]) + total
+    margin_rate = totals["margin_rate"]
+    totals.update({
+        "fixed_costs_xaf": kinds,
+        "fixed_cost_total_xaf": total,
+        "profit_after_fixed_costs_xaf": profit(last),
+        "roi_after_fixed_costs": metrics.ratio(profit(last), spent),
+        "break_even_revenue_after_fixed_costs_xaf": (round(spent / margin_rate)
+                                                     if margin_rate and margin_rate > 0 else None),
+        "profit_change_vs_previous_week": metrics.change(profit(last), profit(last - 1)) if last else None,
+    })
+
+
+#: The kinds of fixed costs, as the campaigns app stores them.
+FIXED_COST_KINDS = ("staff", "delivery", "other")
+
+
 def _weekly_report(*, monday: date, model: str, group: str,
-                   load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs) -> dict[str, Any]:
-    """The body of ``weekly_roi_report`` for a checked model and group; ``load_inputs`` reads its rows."""
+                   load_inputs: Callable[..., WeeklyInputs] = _weekly_inputs,
+                   load_fixed: Callable[[date, int], FixedCosts] = _fixed_costs) -> dict[str, Any]:
+    """The body of ``weekly_roi_report`` for a checked model and group; ``load_inputs`` reads its rows,
+    ``load_fixed`` the fixed costs."""
     first = monday - timedelta(weeks=4)
+    days = days_elapsed(monday)
+    in_progress = monday == current_week()  # on a Sunday too: 7 days begun, the last not over
+    compared = days if in_progress else 7
     buckets, labels = _weekly_buckets(first_monday=first, weeks=5, model=model, group=group,
-                                      load_inputs=load_inputs)
+                                      load_inputs=load_inputs, days=compared)
     campaigns = report_inputs.campaign_labels(label["campaign_id"] for label in labels.values())
     rows = []
     for key, series in buckets.items():
@@ -201,6 +318,7 @@ def _weekly_report(*, monday: date, model: str, group: str,
             for name in _SUMS:
                 total_series[i][name] += bucket[name]
     totals = _with_trend(total_series)
+    _with_fixed_costs(totals, total_series, load_fixed(first, 5), first, compared)
     orders = total_series[-1]["orders"]
     without = total_series[-1]["orders_without_source"]
     week_end = monday + timedelta(days=6)
@@ -209,6 +327,9 @@ def _weekly_report(*, monday: date, model: str, group: str,
         "week_end": week_end,
         "model": model,
         "group": group,
+        "in_progress": in_progress,
+        "days_elapsed": days,
+        "compared_days": compared,
         "rows": rows,
         "totals": totals,
         "unattributed_cost_xaf": sum(r["cost_xaf"] for r in rows if r["cost_without_orders"]),
@@ -218,48 +339,129 @@ def _weekly_report(*, monday: date, model: str, group: str,
     }
 
 
-# How long a back office page may show a cached weekly report: its key names every input the
-# report reads (see ``report_data_version``), so this only bounds what the key cannot see, such as a
-# touch moved by a merge. A page load reads the report twice (per channel and per campaign); on
-# 100,000 contacts and 1,000,000 touches that was 480 ms on a loaded 2-core machine (bench/back_office.py).
-REPORT_CACHE_SECONDS = 300
+# The back office shows the weekly report on every load of Ma journée, the reports and the campaigns.
+# It is kept in the cache in parts, each under a fingerprint of what it is computed from, so that a
+# change re-reads only its own part: the credits change only with an attribution run, the costs with
+# a cost row or a campaign, the new contacts of weeks that are over only with a contact created in
+# them or a merge, those of the week in progress with any new contact or touch. On 100,000 contacts and 1,000,000 touches the credits
+# are most of the cost (bench/back_office.py), and they are read again only after a run.
+REPORT_CACHE_SECONDS = 300  # the assembled report, and the parts that change all day
+REPORT_PART_SECONDS = 24 * 3600  # parts whose fingerprint names every input they read
+# New contacts of weeks that are over: the fingerprint does not see a first touch recorded late for an
+# older contact (a contact imported last month who writes today), so this bounds how long that shows.
+REPORT_CLOSED_LEADS_SECONDS = 900
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def _last_run_version() -> tuple[Any, ...] | None:
+    return (AttributionRun.objects.filter(state=RunState.SUCCEEDED).order_by("-finished_at")
+            .values_list("pk", "finished_at").first())
+
+
+def _report_versions() -> tuple[Any, ...]:
+    """``(database, last successful run, costs, leads, fixed costs)`` fingerprints: what the weekly
+    report is computed from. The database's name keeps two test runs sharing one cache from sharing a key."""
+    return (connection.settings_dict["NAME"], _last_run_version(), report_inputs.costs_version(),
+            report_inputs.leads_version(), report_inputs.fixed_costs_version())
 
 
 def report_data_version() -> str:
     """A short fingerprint of everything the weekly report is computed from: the last successful run
     (credits change only with a run), the costs, campaigns, touches and contacts (``report_inputs``),
-    and the database (two test runs sharing one cache never share a key)."""
-    run = (AttributionRun.objects.filter(state=RunState.SUCCEEDED).order_by("-finished_at")
-           .values_list("pk", "finished_at").first())
-    parts = (connection.settings_dict["NAME"], run, report_inputs.inputs_version())
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+    and the database."""
+    return _fingerprint(*_report_versions())
+
+
+def _leads_cached(start: datetime, end: datetime, db: Any, leads_version: Any) -> list[tuple[date, str | None, int]]:
+    """``new_contacts_by_first_touch(start, end)`` from the cache: the part in weeks that are over under
+    their own version, the part in the week in progress under ``leads_version``."""
+    split = min(max(start, week_bounds(current_week())[0]), end)
+    leads: list[tuple[date, str | None, int]] = []
+    if start < split:
+        closed = _fingerprint(db, start, split, report_inputs.closed_weeks_leads_version(start, split))
+        leads += _cached(f"attribution:weekly-leads-closed:{closed}", REPORT_CLOSED_LEADS_SECONDS,
+                         lambda: report_inputs.new_contacts_by_first_touch(start, split))
+    if split < end:
+        current = _fingerprint(db, split, end, leads_version)
+        leads += _cached(f"attribution:weekly-leads-current:{current}", REPORT_CACHE_SECONDS,
+                         lambda: report_inputs.new_contacts_by_first_touch(split, end))
+    return leads
+
+
+def _weekly_inputs_cached(*, first_monday: date, weeks: int, model: str, versions: tuple[Any, ...],
+                          days: int = 7) -> WeeklyInputs:
+    """``_weekly_inputs``, each part from the cache under its own fingerprint (see above); ``versions``
+    are ``_report_versions()`` as read for the report. With ``days`` < 7 (a week in progress compared
+    like with like) the credits are cached under ``days`` too, and the new contacts per week's first days."""
+    db, run, costs_version, leads_version = versions[:4]
+    credits = _cached(f"attribution:weekly-credits:{_fingerprint(db, first_monday, weeks, model, run, days)}",
+                      REPORT_PART_SECONDS,
+                      lambda: _same_days_credits(first_monday=first_monday, weeks=weeks, model=model, days=days))
+    costs_until = first_monday + timedelta(weeks=weeks)
+    costs = _cached(f"attribution:weekly-costs:{_fingerprint(db, first_monday, weeks, costs_version)}",
+                    REPORT_PART_SECONDS, lambda: list(report_inputs.daily_costs(first_monday, costs_until)))
+    spans = [_weeks_span(first_monday, weeks)] if days >= 7 else _first_days(first_monday, weeks, days)
+    leads: list[tuple[date, str | None, int]] = []
+    for start, end in spans:
+        leads += _leads_cached(start, end, db, leads_version)
+    return credits, _same_days_costs(costs, first_monday, days), leads
+
+
+def weekly_roi_reports_cached(*, week: date | None = None, model: str | None = None,
+                              groups: Iterable[str] = ("channel",)) -> dict[str, dict[str, Any]]:
+    """``{group: weekly_roi_report}`` for each of ``groups``, kept in the cache under the week, the
+    model, the grouping and ``report_data_version()`` for ``REPORT_CACHE_SECONDS``, and made from inputs
+    cached in parts (``_weekly_inputs_cached``): the back office's pages show it on every load, it
+    changes only when its data does (a few small reads tell), and a change re-reads only the part it
+    touched. The groupings asked together share one read of the versions and of the inputs."""
+    model = model_or_default(model)
+    groups = list(groups)
+    for group in groups:
+        _check_group(group)
+    monday = week_start(week or last_complete_week())
+    versions = _report_versions()
+    version = _fingerprint(*versions)
+    days = days_elapsed(monday)
+    keys = {group: f"attribution:weekly-report:{monday}:{days}:{model}:{group}:{version}" for group in groups}
+    found = cache.get_many(list(keys.values()))
+    reports = {group: found[key] for group, key in keys.items() if key in found}
+    missing = [group for group in groups if group not in reports]
+    if missing:
+        read: dict[tuple[date, int, str, int], WeeklyInputs] = {}
+
+        def load_inputs(*, first_monday: date, weeks: int, model: str, days: int = 7) -> WeeklyInputs:
+            if (first_monday, weeks, model, days) not in read:
+                read[first_monday, weeks, model, days] = _weekly_inputs_cached(
+                    first_monday=first_monday, weeks=weeks, model=model, versions=versions, days=days)
+            return read[first_monday, weeks, model, days]
+
+        def load_fixed(first_monday: date, weeks: int) -> FixedCosts:
+            key = f"attribution:weekly-fixed:{_fingerprint(versions[0], first_monday, weeks, versions[4])}"
+            return _cached(key, REPORT_PART_SECONDS, lambda: _fixed_costs(first_monday, weeks))
+
+        made = {group: _weekly_report(monday=monday, model=model, group=group, load_inputs=load_inputs,
+                                      load_fixed=load_fixed)
+                for group in missing}
+        cache.set_many({keys[group]: report for group, report in made.items()}, REPORT_CACHE_SECONDS)
+        reports.update(made)
+    return reports
 
 
 def weekly_roi_report_cached(*, week: date | None = None, model: str | None = None,
                              group: str = "channel") -> dict[str, Any]:
-    """``weekly_roi_report``, kept in the cache under the week, the model, the grouping and
-    ``report_data_version()`` for ``REPORT_CACHE_SECONDS``: the back office's pages show it on every
-    load, and it changes only when its data does (a few small reads tell)."""
-    model = model_or_default(model)
-    _check_group(group)
-    monday = week_start(week or current_week())
-    version = report_data_version()
-    key = f"attribution:weekly-report:{monday}:{model}:{group}:{version}"
-    report = cache.get(key)
-    if report is None:
-
-        def cached_inputs(*, first_monday: date, weeks: int, model: str) -> WeeklyInputs:
-            # Kept too: the page's other grouping (per campaign after per channel) reads the same rows.
-            inputs_key = f"attribution:weekly-inputs:{first_monday}:{weeks}:{model}:{version}"
-            inputs = cache.get(inputs_key)
-            if inputs is None:
-                inputs = _weekly_inputs(first_monday=first_monday, weeks=weeks, model=model)
-                cache.set(inputs_key, inputs, REPORT_CACHE_SECONDS)
-            return inputs
-
-        report = _weekly_report(monday=monday, model=model, group=group, load_inputs=cached_inputs)
-        cache.set(key, report, REPORT_CACHE_SECONDS)
-    return report
+    """One grouping of ``weekly_roi_reports_cached``."""
+    return weekly_roi_reports_cached(week=week, model=model, groups=(group,))[group]
 
 
 def last_run_summary() -> dict[str, Any] | None:
@@ -369,88 +571,10 @@ def funnel(*, weeks: int = 8, until: date | None = None) -> dict[str, Any]:
 # --- LTV and cohorts ----------------------------------------------------------------------------------
 
 
-def _customer_values(contact_ids: Iterable[int] | None = None) -> list[metrics.CustomerValue]:
-    """Every customer's orders, net revenue and margin (refunds deducted), from the credits.
-
-    All models give the same totals per order, so the first-touch rows are summed.
-    """
-    qs = AttributionCredit.objects.filter(model=engine.FIRST_TOUCH)
-    if contact_ids is not None:
-        qs = qs.filter(contact_id__in=list(contact_ids))
-    rows = (qs.values("contact_id")
-            .annotate(first=Min("occurred_at", filter=Q(is_refund=False)),
-                      last=Max("occurred_at", filter=Q(is_refund=False)),
-                      orders=Count("order_id", filter=Q(is_refund=False), distinct=True),
-                      revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"))
-            .order_by())
-    return [metrics.CustomerValue(r["contact_id"], r["first"], r["last"], r["orders"], int(r["revenue"] or 0),
-                                  int(r["margin"] or 0)) for r in rows if r["first"] is not None]
-
-
-def _acquisition_channels(model: str) -> dict[int, str]:
-    """The channel each customer was acquired by: the largest share of their first order under ``model``."""
-    best: dict[int, tuple[float, str]] = {}
-    for contact_id, channel, weight in (AttributionCredit.objects
-                                        .filter(model=model, is_first_order=True, is_refund=False)
-                                        .values_list("contact_id", "channel", "weight").order_by()):
-        current = best.get(contact_id)
-        # Ties go to the channel first in alphabetical order: deterministic.
-        if current is None or weight > current[0] or (weight == current[0] and channel < current[1]):
-            best[contact_id] = (weight, channel)
-    return {cid: channel for cid, (_, channel) in best.items()}
-
-
-def ltv_report(*, model: str | None = None, limit: int = 50) -> dict[str, Any]:
-    """LTV per segment and per acquisition channel (with LTV:CAC), and the top customers."""
-    model = model_or_default(model)
-    now = timezone.now()
-    customers = _customer_values()
-    by_id = {c.contact_id: c for c in customers}
-    segments = report_inputs.contact_segments(list(by_id))
-    channels = _acquisition_channels(model)
-    per_segment: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
-    per_channel: dict[str, list[metrics.CustomerValue]] = defaultdict(list)
-    for c in customers:
-        per_segment[segments.get(c.contact_id, "unknown")].append(c)
-        per_channel[channels.get(c.contact_id, engine.UNKNOWN_CHANNEL)].append(c)
-    costs = report_inputs.costs_per_channel()
-    new_customers = dict(AttributionCredit.objects.filter(model=model, is_first_order=True, is_refund=False)
-                         .values("channel").annotate(n=Sum("weight")).order_by().values_list("channel", "n"))
-
-    def group_row(name: str, group: list[metrics.CustomerValue]) -> dict[str, Any]:
-        value = metrics.ltv(group, now)
-        return {"name": name, "customers": value.customers, "orders": value.orders,
-                "revenue_xaf": value.revenue_xaf, "margin_xaf": value.margin_xaf,
-                "average_order_value_xaf": value.average_order_value_xaf,
-                "orders_per_year": value.orders_per_year, "lifetime_years": value.lifetime_years,
-                "ltv_xaf": value.ltv_xaf, "margin_ltv_xaf": value.margin_ltv_xaf}
-
-    channel_rows = []
-    for name in sorted(set(per_channel) | set(costs)):
-        row = group_row(name, per_channel.get(name, []))
-        cost = int(costs.get(name) or 0)
-        cac = metrics.ratio(cost, new_customers.get(name) or 0, 0)
-        row.update({"cost_xaf": cost, "new_customers": round(new_customers.get(name) or 0, 2), "cac_xaf": cac,
-                    "ltv_to_cac": metrics.ratio(row["margin_ltv_xaf"] or 0, cac) if cac else None})
-        channel_rows.append(row)
-    top = sorted(customers, key=lambda c: (-c.revenue_xaf, c.contact_id))[:max(1, min(limit, 500))]
-    names = report_inputs.contact_cards([c.contact_id for c in top])
-    top_rows = []
-    for c in top:
-        info: dict[str, Any] = dict(names.get(c.contact_id, {}))
-        years = max(metrics.tenure_days(c, now), 30) / 365.25
-        top_rows.append({
-            "contact_id": c.contact_id,
-            "name": info.get("name") or " ".join(p for p in (info.get("first_name"), info.get("last_name")) if p),
-            "segment": info.get("segment", "unknown"), "acquisition_channel": channels.get(c.contact_id,
-                                                                                         engine.UNKNOWN_CHANNEL),
-            "orders": c.orders, "revenue_xaf": c.revenue_xaf, "margin_xaf": c.margin_xaf,
-            "orders_per_year": round(c.orders / years, 2), "tenure_days": metrics.tenure_days(c, now),
-            "first_order_at": c.first_order_at, "last_order_at": c.last_order_at,
-        })
-    return {"model": model, "method": metrics.LTV_METHOD, "overall": group_row("all", customers),
-            "segments": [group_row(name, group) for name, group in sorted(per_segment.items())],
-            "channels": channel_rows, "customers": top_rows}
+def ltv_report(*, model: str | None = None, limit: int = 50, now: datetime | None = None) -> dict[str, Any]:
+    """LTV overall, per segment and per acquisition channel (with CAC, LTV:CAC and LTV net of acquisition
+    cost), and the top customers: the method is ``api.attribution.ltv``'s, the reads ``ltv_report``'s."""
+    return ltv_report_build(model=model_or_default(model), limit=limit, now=now)
 
 
 def cohort_retention(*, months: int = 12) -> dict[str, Any]:
@@ -521,7 +645,10 @@ def credit_list(*, order_id: int | None = None, model: str | None = None) -> Que
 
 
 def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
-    """Ambassadors ranked by the revenue of the people they referred, with counts and rewards."""
+    """Ambassadors ranked by the revenue of the people they referred, with counts and rewards.
+
+    ``referrals`` counts every contact they referred, whatever the path (a typed code, a gift, staff);
+    ``referrals_by_code`` those who typed the referrer's code (bot, m.me, WhatsApp, order coupon, fair)."""
     referred = report_inputs.referrals()
     if not referred:
         return []
@@ -539,6 +666,7 @@ def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
         counts[referrer] += 1
     rewards: dict[int, dict[str, Any]] = {r["referrer_id"]: dict(r) for r in ReferralReward.objects.values("referrer_id")
                .annotate(n=Count("pk"), points=Sum("points")).order_by()}
+    by_code = report_inputs.referrals_by_code()
     people = report_inputs.contact_cards(list(counts))
     rows = []
     for referrer, n in counts.items():
@@ -547,7 +675,8 @@ def referral_leaderboard(*, limit: int = 20) -> list[dict[str, Any]]:
             "contact_id": referrer,
             "name": info.get("name") or " ".join(p for p in (info.get("first_name"), info.get("last_name")) if p),
             "referral_code": info.get("referral_code", ""), "lifecycle_stage": info.get("lifecycle_stage", ""),
-            "referrals": n, "referred_buyers": len(buyers[referrer]), "referred_revenue_xaf": revenue[referrer],
+            "referrals": n, "referrals_by_code": by_code.get(referrer, 0),
+            "referred_buyers": len(buyers[referrer]), "referred_revenue_xaf": revenue[referrer],
             "rewards": rewards.get(referrer, {}).get("n", 0), "points": int(rewards.get(referrer, {}).get("points") or 0),
         })
     rows.sort(key=lambda r: (-r["referred_revenue_xaf"], -r["referrals"], r["contact_id"]))

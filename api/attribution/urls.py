@@ -6,6 +6,7 @@ urlpatterns = [
     path("reports/weekly", views.WeeklyReportView.as_view(), name="report-weekly"),
     path("reports/weekly.csv", views.WeeklyReportCsvView.as_view(), name="report-weekly-csv"),
     path("reports/weekly.html", views.WeeklyReportHtmlView.as_view(), name="report-weekly-html"),
+    path("reports/indicators", views.IndicatorsView.as_view(), name="report-indicators"),
     path("reports/model-comparison", views.ModelComparisonView.as_view(), name="report-model-comparison"),
     path("reports/funnel", views.FunnelView.as_view(), name="report-funnel"),
     path("reports/ltv", views.LtvView.as_view(), name="report-ltv"),

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from api.attribution import charts, selectors, services
 from api.attribution import serializers as s
 from api.attribution.models import AttributionRun, RfmScore
+from api.common.businesstime import week_start
 from api.common.pagination import CreatedCursorPagination
 from api.common.serializers import ErrorSerializer
 
@@ -29,11 +30,15 @@ _FIGURES = {"cost_xaf": 150000, "revenue_xaf": 420000, "margin_xaf": 190000, "or
             "break_even_revenue_xaf": 331579, "revenue_change_vs_previous_week": 0.12,
             "roas_change_vs_previous_week": 0.05, "revenue_4_week_average_xaf": 380000.0,
             "revenue_change_vs_4_week_average": 0.1053, "roas_4_week_average": 2.6, "cost_without_orders": False}
+_TOTALS = {**_FIGURES, "fixed_costs_xaf": {"staff": 150000, "delivery": 30000, "other": 20000},
+           "fixed_cost_total_xaf": 200000, "profit_after_fixed_costs_xaf": -160000, "roi_after_fixed_costs": -0.4571,
+           "break_even_revenue_after_fixed_costs_xaf": 773651, "profit_change_vs_previous_week": 0.1}
 WEEKLY_EXAMPLE = {
     "week_start": "2026-11-16", "week_end": "2026-11-22", "model": "position_based", "group": "channel",
+    "in_progress": False, "days_elapsed": 7, "compared_days": 7,
     "rows": [{"key": "facebook_ads", "channel": "facebook_ads", "campaign_id": None, "campaign_code": None,
               "campaign_name": None, **_FIGURES}],
-    "totals": _FIGURES, "unattributed_cost_xaf": 0, "orders_without_source": 1.0,
+    "totals": _TOTALS, "unattributed_cost_xaf": 0, "orders_without_source": 1.0,
     "share_orders_without_source": 0.08, "last_run": {"id": 42, "kind": "incremental",
                                                       "finished_at": "2026-11-23T07:55:00+01:00"},
 }
@@ -47,9 +52,17 @@ def _query(serializer_class: type, request: Request) -> dict[str, Any]:
 
 
 def _weekly(request: Request) -> dict[str, Any]:
+    """The weekly report the query asks for (the last complete week by default), from the report's cache
+    (``weekly_roi_report_cached``: it is the report itself, rebuilt when its inputs move)."""
     query = _query(s.WeekQuerySerializer, request)
-    return selectors.weekly_roi_report(week=query.get("week"), model=query.get("model"),
-                                       group=query.get("group") or "channel")
+    return selectors.weekly_roi_report_cached(week=query.get("week"), model=query.get("model"),
+                                              group=query.get("group") or "channel")
+
+
+def _indicators(monday: Any) -> dict[str, Any]:
+    """The stored CRM indicators of the week of ``monday`` (computed first when missing), with when."""
+    row = services.week_indicators_get(monday=monday)
+    return {**row.figures, "computed_at": row.computed_at}
 
 
 class WeeklyReportView(APIView):
@@ -57,15 +70,56 @@ class WeeklyReportView(APIView):
         summary="Weekly ROI report per channel or campaign",
         description="Cost, attributed revenue and margin, orders, new customers, leads, ROAS, ROI, CAC and "
         "break-even revenue of one week (Monday to Sunday, Africa/Douala) under one attribution model, with "
-        "the change against the previous week and the 4-week average. Costs without orders and orders "
-        "without a known source are shown, not hidden.",
+        "the change against the previous week and the 4-week average, the profit and ROI after the week's fixed "
+        "costs (staff pay, delivery, other overheads), and the week's CRM indicators. Costs without orders and "
+        "orders without a known source are shown, not hidden. By default the last complete week; a week in "
+        "progress says so (`in_progress`, `days_elapsed`) and is compared with the same days of the weeks "
+        "before it. Changes are ratios (0.25 = +25 %). Attributed order counts are fractional: an order "
+        "touched by several channels is shared between them.",
         parameters=[s.WeekQuerySerializer],
         responses={200: s.WeeklyReportSerializer, 400: _QUERY_400},
         examples=[OpenApiExample("A week per channel", value=WEEKLY_EXAMPLE, response_only=True)],
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
-        return Response(s.WeeklyReportSerializer(_weekly(request)).data)
+        report = _weekly(request)
+        return Response(s.WeeklyReportSerializer({**report, "indicators": _indicators(report["week_start"])}).data)
+
+
+_INDICATORS_EXAMPLE = {
+    "week_start": "2026-11-16", "week_end": "2026-11-22", "in_progress": False, "days_elapsed": 7,
+    "prospects_now": 310, "new_prospects": 24, "new_customers": 6, "prospect_to_customer_rate": 0.25, "sales": 31,
+    "average_basket_xaf": 32447, "purchase_frequency": 1.42, "active_customers_at_start": 220, "lost_customers": 5,
+    "attrition_rate": 0.0227, "lapsed_customers_at_start": 60, "reactivated_customers": 2,
+    "reactivation_rate": 0.0333, "churn_after_days": 180, "recipients_known": True,
+    "campaigns": [{"campaign_id": 3, "campaign_code": "NOEL26", "campaign_name": "Coffrets de Noël",
+                   "channel": "whatsapp", "clicks": 14, "replies_with_code": 5, "recipients": 120, "responders": 18,
+                   "response_rate": 0.15, "click_through_rate": None, "clicks_per_recipient": 0.1167}],
+    "file_decay": {"base": 900, "unreachable": 45, "stale": 120, "decay_rate": 0.1833, "reference_low": 0.15,
+                   "reference_high": 0.25, "within_reference": True},
+    "purchase_types": {"syrup": 140, "liqueur": 60, "gift_box": 35},
+    "computed_at": "2026-11-23T02:45:00+01:00",
+}
+
+
+class IndicatorsView(APIView):
+    @extend_schema(
+        summary="CRM indicators of a week",
+        description="The indicators of the plan's French texts for one week (Monday to Sunday, Africa/Douala; the "
+        "last complete week by default): prospects, prospect -> customer conversion, average basket, purchase "
+        "frequency, attrition and reactivation, response rate and click-through per campaign, and the decay of "
+        "the customer file against the 15-25 % a year the texts quote. Rates are ratios (0.25 = 25 %), null "
+        "without a denominator. Served from the figures stored per week, recomputed after each attribution "
+        "run when the week's inputs changed (`computed_at` says when).",
+        parameters=[s.IndicatorsQuerySerializer],
+        responses={200: s.IndicatorsSerializer, 400: _QUERY_400},
+        examples=[OpenApiExample("A week", value=_INDICATORS_EXAMPLE, response_only=True)],
+        tags=TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        query = _query(s.IndicatorsQuerySerializer, request)
+        monday = week_start(query.get("week") or selectors.last_complete_week())
+        return Response(s.IndicatorsSerializer(_indicators(monday)).data)
 
 
 class WeeklyReportCsvView(APIView):
@@ -106,8 +160,8 @@ class WeeklyReportHtmlView(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         report = _weekly(request)
-        by_campaign = selectors.weekly_roi_report(week=report["week_start"], model=report["model"],
-                                                  group="campaign")
+        by_campaign = selectors.weekly_roi_report_cached(week=report["week_start"], model=report["model"],
+                                                         group="campaign")
         funnel = selectors.funnel(weeks=8, until=report["week_start"])
         cohorts = selectors.cohort_retention(months=12)
         context = {
@@ -166,27 +220,35 @@ class FunnelView(APIView):
 
 
 _LTV_GROUP = {"name": "facebook_ads", "customers": 40, "orders": 66, "revenue_xaf": 1650000, "margin_xaf": 720000,
-              "average_order_value_xaf": 25000.0, "orders_per_year": 2.4, "lifetime_years": 0.6, "ltv_xaf": 36000,
-              "margin_ltv_xaf": 15709}
+              "average_order_value_xaf": 25000.0, "orders_per_year": 2.2, "lifetime_years": 1.25, "ltv_xaf": 68750,
+              "margin_ltv_xaf": 30000, "revenue_per_customer_xaf": 41250, "margin_per_customer_xaf": 18000,
+              "lost_customers": 24, "customer_years": 30.0, "annual_churn_rate": 0.8, "lifetime_bound": None,
+              "ltv_floor_applied": False, "cost_xaf": 300000, "new_customers": 14.5, "cac_xaf": 20690.0,
+              "ltv_to_cac": 1.45, "revenue_ltv_to_cac": 3.32, "ltv_net_of_cac_xaf": 48060,
+              "margin_ltv_net_of_cac_xaf": 9310}
 
 
 class LtvView(APIView):
     @extend_schema(
         summary="Lifetime value per customer, segment and acquisition channel",
-        description="LTV with the method stated in `method`, LTV:CAC per acquisition channel (the channel with "
-        "the largest share of the customer's first order under `model`), and the top customers.",
+        description="LTV = average order value x orders per year x expected lifetime (1 / the observed annual "
+        "churn, between a floor and a ceiling), in net revenue and in margin, never below what the group has "
+        "already spent; the method is stated in `method` and its settings in `parameters`. Per segment and per "
+        "acquisition channel (the channel with the largest share of the customer's first order under `model`): "
+        "CAC, LTV:CAC (margin LTV / CAC) and LTV net of acquisition cost (LTV - CAC). Then the top customers.",
         parameters=[s.LtvQuerySerializer],
         responses={200: s.LtvSerializer, 400: _QUERY_400},
         examples=[OpenApiExample("LTV", response_only=True, value={
-            "model": "position_based", "method": "LTV = average order value x orders per customer-year x ...",
+            "model": "position_based", "method": "LTV = average order value x orders per year x expected lifetime ...",
+            "parameters": {"as_of": "2026-11-25T12:00:00+01:00", "churn_after_days": 180,
+                           "min_lifetime_years": 0.493, "max_lifetime_years": 3.0},
             "overall": {**_LTV_GROUP, "name": "all"}, "segments": [{**_LTV_GROUP, "name": "host"}],
-            "channels": [{**_LTV_GROUP, "cost_xaf": 300000, "new_customers": 14.5, "cac_xaf": 20690.0,
-                          "ltv_to_cac": 0.76}],
+            "channels": [_LTV_GROUP],
             "customers": [{"contact_id": 7, "name": "Awa Ndiaye", "segment": "host",
                            "acquisition_channel": "word_of_mouth", "orders": 5, "revenue_xaf": 125000,
                            "margin_xaf": 52000, "orders_per_year": 4.1, "tenure_days": 445,
                            "first_order_at": "2025-09-01T10:00:00+01:00",
-                           "last_order_at": "2026-11-02T10:00:00+01:00"}]})],
+                           "last_order_at": "2026-11-02T10:00:00+01:00", "lost": False}]})],
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
@@ -256,7 +318,7 @@ class LeaderboardView(APIView):
         responses={200: s.LeaderboardRowSerializer(many=True), 400: _QUERY_400},
         examples=[OpenApiExample("Top ambassador", response_only=True, value=[
             {"contact_id": 7, "name": "Awa Ndiaye", "referral_code": "K7P2QX", "lifecycle_stage": "ambassador",
-             "referrals": 6, "referred_buyers": 4, "referred_revenue_xaf": 210000, "rewards": 4, "points": 0}])],
+             "referrals": 6, "referrals_by_code": 5, "referred_buyers": 4, "referred_revenue_xaf": 210000, "rewards": 4, "points": 0}])],
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from api.attribution.enums import RfmGroup
 from api.attribution.selectors import NO_CAMPAIGN
-from api.campaigns.enums import CampaignChannel, CampaignStatus, CostKind
+from api.campaigns.enums import CampaignChannel, CampaignStatus, CostKind, TouchpointKind
 from api.contacts.enums import Channel, LifecycleStage, Segment
 from api.nurture.enums import Purpose
 from api.orders.enums import ComplaintState, OrderStatus, PaymentMethod, PaymentStatus
@@ -90,6 +90,18 @@ LABELS: dict[str, dict[str, Promise]] = {
         "visit": _("Visit"),
         "sample": _("Send a sample"),
         "other": _("Other"),
+    },
+    "touchpoint_kind": {
+        TouchpointKind.AD_REFERRAL: _("Came from an ad"),
+        TouchpointKind.LINK_CLICK: _("Opened a tracked link"),
+        TouchpointKind.BOT_START: _("Started the bot"),
+        TouchpointKind.INBOUND_MESSAGE: _("Wrote to us"),
+        TouchpointKind.PAGE_FOLLOW: _("Followed the Page"),
+        TouchpointKind.TASTING_VISIT: _("Came to a tasting"),
+        TouchpointKind.FAIR_VISIT: _("Came to a fair"),
+        TouchpointKind.SELF_REPORTED_SOURCE: _("Said where they heard of us"),
+        TouchpointKind.REFERRAL: _("Referred by another contact"),
+        TouchpointKind.OTHER: _("Other contact"),
     },
     "complaint_state": {
         ComplaintState.OPEN: _("Open"),
@@ -171,6 +183,39 @@ LABELS: dict[str, dict[str, Promise]] = {
         "running": _("Importing"),
         "done": _("Import finished"),
         "failed": _("Import stopped"),
+    },
+    # Why a message was not sent, a channel stopped working or a sequence stopped (the ``reason`` the
+    # nurture app and ``contact_can_receive`` store; a reason not listed shows as stored).
+    "message_reason": {
+        "no_consent": _("no consent on this channel"),
+        "consent_revoked": _("consent withdrawn"),
+        "opted_out": _("wants no more messages"),
+        "erased": _("asked to be forgotten"),
+        "no_identity": _("no address on this channel"),
+        "no_such_contact": _("customer card deleted"),
+        "unknown_channel": _("channel not handled"),
+        "unreachable": _("unreachable on this channel"),
+        "blocked": _("blocked the bot"),
+        "window_closed": _("more than 24 hours since their last message"),
+        "template_required": _("a WhatsApp template is needed after 24 hours"),
+        "template_missing": _("WhatsApp template missing"),
+        "template_paused": _("WhatsApp template paused by Meta"),
+        "template_pending": _("WhatsApp template awaiting approval"),
+        "template_rejected": _("WhatsApp template rejected by Meta"),
+        "template_changed": _("WhatsApp template changed"),
+        "marketing_limit": _("WhatsApp marketing limit reached"),
+        "meta_marketing_limit": _("WhatsApp marketing limit reached"),
+        "channel_not_configured": _("channel not set up"),
+        "rate_limited": _("too many messages at once, will retry"),
+        "transient_error": _("temporary error"),
+        "unknown_outcome": _("outcome unknown"),
+        "monthly_only": _("wants only the monthly message"),
+        "ordered": _("ordered"),
+        "replied": _("replied"),
+        "staff": _("stopped by staff"),
+        "broadcast cancelled": _("broadcast cancelled"),
+        "superseded by next month": _("replaced by next month's message"),
+        "retried by staff": _("sent again by staff"),
     },
 }
 

@@ -49,6 +49,14 @@ class CostKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class FixedCostKind(models.TextChoices):
+    """Overheads of a week that no campaign carries: what the weekly report's break-even counts."""
+
+    STAFF = "staff", "Staff pay"
+    DELIVERY = "delivery", "Delivery"
+    OTHER = "other", "Other overheads"
+
+
 class CostSource(models.TextChoices):
     SYNCED = "synced", "Synced"
     MANUAL = "manual", "Manual"

@@ -14,10 +14,10 @@ from api.campaigns.models import (
     PageAudienceDay,
     Touchpoint,
 )
-from api.common.filters import DateTimeFilter, IdFilter
+from api.common.filters import DateTimeFilter, FilterSet, IdFilter
 
 
-class CampaignFilter(django_filters.FilterSet):
+class CampaignFilter(FilterSet):
     channel = django_filters.ChoiceFilter(choices=CampaignChannel.choices)
     status = django_filters.ChoiceFilter(choices=CampaignStatus.choices)
     q = django_filters.CharFilter(method="search", label="Name or code contains")
@@ -30,7 +30,7 @@ class CampaignFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(code__icontains=value))
 
 
-class CostFilter(django_filters.FilterSet):
+class CostFilter(FilterSet):
     campaign = IdFilter(field_name="campaign_id")
     kind = django_filters.ChoiceFilter(choices=CostKind.choices)
     source = django_filters.ChoiceFilter(choices=CostSource.choices)
@@ -42,7 +42,7 @@ class CostFilter(django_filters.FilterSet):
         fields = ["campaign", "kind", "source", "day_from", "day_to"]
 
 
-class TouchpointFilter(django_filters.FilterSet):
+class TouchpointFilter(FilterSet):
     contact = IdFilter(field_name="contact_id")
     campaign = IdFilter(field_name="campaign_id")
     kind = django_filters.ChoiceFilter(choices=TouchpointKind.choices)
@@ -55,7 +55,7 @@ class TouchpointFilter(django_filters.FilterSet):
         fields = ["contact", "campaign", "kind", "channel", "occurred_after", "occurred_before"]
 
 
-class CouponFilter(django_filters.FilterSet):
+class CouponFilter(FilterSet):
     campaign = IdFilter(field_name="campaign_id")
 
     class Meta:
@@ -63,7 +63,7 @@ class CouponFilter(django_filters.FilterSet):
         fields = ["campaign"]
 
 
-class PageAudienceFilter(django_filters.FilterSet):
+class PageAudienceFilter(FilterSet):
     metric = django_filters.CharFilter()
     day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
     day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")

@@ -22,6 +22,7 @@ from api.campaigns.enums import (
     CostKind,
     CostSource,
     CouponKind,
+    FixedCostKind,
     TouchpointKind,
 )
 from api.contacts.enums import Channel, Segment
@@ -124,6 +125,32 @@ class CampaignCost(models.Model):
         ]
         indexes = [models.Index(fields=["campaign", "day"], name="campaigncost_campaign_day_idx"),
                    models.Index(fields=["day"], name="campaigncost_day_idx")]
+
+
+class FixedCost(models.Model):
+    """An overhead of one business week (Monday), in whole XAF: staff pay, delivery, other.
+
+    Not a campaign's cost: the weekly report subtracts these from the margin after the ad costs, to
+    show the profit and ROI "en prenant compte de la livraison, du paiement des employés et des autres
+    marges". Several rows of a kind in one week add up (two delivery invoices).
+    """
+
+    week_start = models.DateField(help_text="The Monday of the week (business time zone).")
+    kind = models.CharField(max_length=20, choices=FixedCostKind.choices)
+    amount_xaf = models.BigIntegerField()
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-week_start", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_xaf__gte=0), name="fixedcost_amount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["week_start"], name="fixedcost_week_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.week_start}: {self.amount_xaf} XAF"
 
 
 TOUCHPOINT_CHANNELS = [*Channel.choices, ("web", "Web"), ("other", "Other")]

@@ -23,6 +23,7 @@ from api.campaigns.models import (
     CampaignCost,
     Coupon,
     FacebookCampaign,
+    FixedCost,
     LinkClick,
     PageAudienceDay,
     Touchpoint,
@@ -301,9 +302,19 @@ def report_inputs_version() -> tuple[Any, ...]:
     or deleted, a campaign is changed (its channel decides where its costs go) or a touch is recorded:
     ``(cost rows, their latest change, latest campaign change, newest touchpoint id)``. Three indexed
     or small reads; a touch changed in place (a merge moving it) does not move it."""
+    return (*costs_version(), touches_version())
+
+
+def costs_version() -> tuple[Any, ...]:
+    """The costs part of ``report_inputs_version``: ``(cost rows, their latest change, latest campaign
+    change)``; a campaign's change counts because its channel decides where its costs go."""
     costs = CampaignCost.objects.aggregate(n=Count("pk"), changed=Max("updated_at"))
-    return (costs["n"], costs["changed"], Campaign.objects.aggregate(changed=Max("updated_at"))["changed"],
-            Touchpoint.objects.aggregate(newest=Max("pk"))["newest"])
+    return (costs["n"], costs["changed"], Campaign.objects.aggregate(changed=Max("updated_at"))["changed"])
+
+
+def touches_version() -> int | None:
+    """The touches part of ``report_inputs_version``: the newest touchpoint's id."""
+    return Touchpoint.objects.aggregate(newest=Max("pk"))["newest"]
 
 
 def costs_per_channel(*, since: date | None = None, until: date | None = None) -> dict[str, int]:
@@ -316,3 +327,28 @@ def costs_per_channel(*, since: date | None = None, until: date | None = None) -
     return {channel: int(amount or 0) for channel, amount in
             qs.values("campaign__channel").annotate(amount=Sum("amount_xaf")).order_by()
             .values_list("campaign__channel", "amount")}
+
+
+# --- fixed costs (overheads of a week) -------------------------------------------------------------------
+
+
+def fixed_cost_list(*, week: date | None = None) -> QuerySet[FixedCost]:
+    """Overheads, newest week first; of one week (its Monday) when ``week`` is given."""
+    qs = FixedCost.objects.all()
+    return qs.filter(week_start=week) if week is not None else qs
+
+
+def fixed_costs_per_week(*, since: date, until: date) -> dict[date, dict[str, int]]:
+    """``{monday: {kind: amount_xaf}}`` of the weeks ``since <= monday < until``."""
+    out: dict[date, dict[str, int]] = {}
+    for monday, kind, amount in (FixedCost.objects.filter(week_start__gte=since, week_start__lt=until)
+                                 .values("week_start", "kind").annotate(amount=Sum("amount_xaf")).order_by()
+                                 .values_list("week_start", "kind", "amount")):
+        out.setdefault(monday, {})[kind] = int(amount or 0)
+    return out
+
+
+def fixed_costs_version() -> tuple[Any, ...]:
+    """A fingerprint of the overheads: ``(rows, latest change)``; a deletion lowers the count."""
+    row = FixedCost.objects.aggregate(n=Count("pk"), changed=Max("updated_at"))
+    return (row["n"], row["changed"])

@@ -229,6 +229,11 @@ class CaptureInSerializer(serializers.Serializer):
     occurred_at = BusinessDateTimeField(required=False, help_text="Between 2000 and 2100; now when absent.")
     client_event_id = serializers.CharField(required=False, max_length=100,
                                             help_text="Id made by the stand's device: a retried submission adds nothing.")
+    referral_code = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                          help_text="The personal code of the ambassador who sent the visitor (any "
+                                          "case, with or without a printed prefix such as AMB-): they become the "
+                                          "visitor's referrer. Unknown, own, looping or already-referred: a 400 on "
+                                          "this field saying why.")
 
     def validate_answers(self, value):
         if len(value) > 2:
@@ -241,6 +246,7 @@ class CaptureOutSerializer(serializers.Serializer):
     created = serializers.BooleanField()
     touchpoint_id = serializers.IntegerField(allow_null=True)
     consents = serializers.ListField(child=serializers.CharField())
+    referred_by_id = serializers.IntegerField(allow_null=True, help_text="The visitor's referrer, if any.")
 
 
 # --- Facebook ---------------------------------------------------------------------------------------------
@@ -272,11 +278,4 @@ class PageAudienceOutSerializer(serializers.ModelSerializer):
 
 class SyncKickOutSerializer(serializers.Serializer):
     queued = serializers.ListField(child=serializers.CharField())
-
-
-class MetaWebhookAckSerializer(serializers.Serializer):
-    recorded = serializers.IntegerField()
-    duplicate = serializers.IntegerField()
-    ignored = serializers.IntegerField()
-    failed = serializers.IntegerField()
 

@@ -273,9 +273,47 @@ def touched_contact_ids_changed_since(*, since: datetime) -> set[int]:
                .values_list("contact_id", flat=True).distinct())
 
 
-def touched_contacts_since(*, since: datetime) -> QuerySet[Touchpoint, Any]:
+def touched_contacts_since(*, since: datetime, kinds: Iterable[str] | None = None,
+                           recorded_since: datetime | None = None) -> QuerySet[Touchpoint, Any]:
     """A ``contact_id`` subquery of the contacts with any touch (stated sources too) at or after ``since``.
 
-    For ``.exclude(pk__in=...)`` / ``.filter(pk__in=...)`` on contact ids, evaluated by the database.
+    ``kinds`` keeps only the touches of those kinds; ``recorded_since`` only the touches written at or
+    after it (the ``created_at`` index then bounds the scan to the newest rows, whatever their
+    ``occurred_at``). For ``.exclude(pk__in=...)`` / ``.filter(pk__in=...)`` on contact ids, evaluated
+    by the database.
     """
-    return Touchpoint.objects.filter(occurred_at__gte=since).values("contact_id")
+    qs = Touchpoint.objects.filter(occurred_at__gte=since)
+    if kinds is not None:
+        qs = qs.filter(kind__in=list(kinds))
+    if recorded_since is not None:
+        qs = qs.filter(created_at__gte=recorded_since)
+    return qs.values("contact_id")
+
+
+@dataclass(frozen=True)
+class TouchFact:
+    """One touch as another app's rules read it (attribution's lifecycle rules)."""
+
+    contact_id: int
+    kind: str  #: a ``TouchpointKind`` value
+    channel: str  #: the touchpoint's own channel (``whatsapp``, ``telegram``, ``in_person``, ``web``...)
+    occurred_at: datetime
+    text: str  #: what the person wrote, for a message (``details.text``); ``""`` otherwise
+
+
+def touch_facts(*, contact_ids: Sequence[int], kinds: Iterable[str], since: datetime) -> list[TouchFact]:
+    """The touches of ``kinds`` of ``contact_ids`` that occurred at or after ``since``, oldest first (ties by id).
+
+    One indexed read per chunk of contacts (touchpoint contact, time index).
+    """
+    ids = sorted(set(contact_ids))
+    wanted = list(kinds)
+    facts: list[TouchFact] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows = (Touchpoint.objects.filter(contact_id__in=ids[start:start + _CHUNK], kind__in=wanted,
+                                          occurred_at__gte=since)
+                .order_by("occurred_at", "pk").values_list("contact_id", "kind", "channel", "occurred_at", "details"))
+        facts.extend(TouchFact(contact_id, kind, channel or "", occurred_at, str((details or {}).get("text") or ""))
+                     for contact_id, kind, channel, occurred_at, details in rows)
+    facts.sort(key=lambda fact: fact.occurred_at)
+    return facts

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from api.campaigns import views
+from api.campaigns import fixed_cost_views, views
 
 urlpatterns = [
     path("campaigns", views.CampaignListView.as_view(), name="campaign-list"),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("coupons/<int:pk>", views.CouponDetailView.as_view(), name="coupon-detail"),
     path("costs", views.CostListView.as_view(), name="cost-list"),
     path("costs/<int:pk>", views.CostDetailView.as_view(), name="cost-detail"),
+    path("fixed-costs", fixed_cost_views.FixedCostListView.as_view(), name="fixed-cost-list"),
+    path("fixed-costs/<int:pk>", fixed_cost_views.FixedCostDetailView.as_view(), name="fixed-cost-detail"),
     path("touchpoints", views.TouchpointListView.as_view(), name="touchpoint-list"),
     path("touchpoints/bulk", views.TouchpointBulkView.as_view(), name="touchpoint-bulk"),
     path("captures", views.CaptureView.as_view(), name="capture"),
@@ -23,5 +25,4 @@ urlpatterns = [
          name="facebook-campaign-map"),
     path("facebook/page-audience", views.PageAudienceListView.as_view(), name="facebook-page-audience"),
     path("facebook/sync", views.FacebookSyncView.as_view(), name="facebook-sync"),
-    path("webhooks/meta", views.MetaWebhookView.as_view(), name="meta-webhook"),
 ]

@@ -7,13 +7,11 @@ import json
 from typing import Any
 
 import segno
-from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -45,7 +43,6 @@ from api.campaigns.serializers import (
     CouponPatchSerializer,
     FacebookCampaignOutSerializer,
     FacebookMapInSerializer,
-    MetaWebhookAckSerializer,
     PageAudienceOutSerializer,
     SyncKickOutSerializer,
     TouchpointBulkInSerializer,
@@ -55,10 +52,8 @@ from api.campaigns.serializers import (
 )
 from api.common.errors import NotFoundError
 from api.common.exceptions import error_body
-from api.common.filters import query_int
-from api.common.parsers import json_loads_bounded
+from api.common.filters import query_bool, query_choice, query_int
 from api.common.serializers import ErrorSerializer
-from integrations.meta import verify_challenge, verify_signature
 
 TAGS = ["campaigns"]
 
@@ -288,7 +283,9 @@ class TrackingRedirectView(APIView):
         campaign = selectors.campaign_get_by_code(code)
         if campaign is None:
             raise NotFoundError("No such link.")
-        target, url = selectors.campaign_redirect_target(campaign, request.query_params.get("to"))
+        # Our links only ever carry these; anything else is refused before the click is counted.
+        to = query_choice(request.query_params, "to", ["telegram", "messenger", "whatsapp"])
+        target, url = selectors.campaign_redirect_target(campaign, to)
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
         services.link_click_record(campaign=campaign, target=target, ip=ip,
@@ -468,14 +465,15 @@ class CaptureView(APIView):
             "client_event_id": "5f0c3a9e-2b1d-4c8e-9f5a-0d1e2f3a4b5c"}),
             OpenApiExample("Captured", response_only=True, status_codes=["201"],
                            value={"contact_id": 42, "created": True, "touchpoint_id": 903,
-                                  "consents": ["whatsapp"]})])
+                                  "consents": ["whatsapp"], "referred_by_id": None})])
     def post(self, request: Request) -> Response:
         data = CaptureInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.capture_submit(**data.validated_data, actor=request.user)
         return Response({"contact_id": result.contact.pk, "created": result.created,
                          "touchpoint_id": result.touchpoint.pk if result.touchpoint else None,
-                         "consents": result.consents}, status=status.HTTP_201_CREATED)
+                         "consents": result.consents, "referred_by_id": result.referred_by_id},
+                        status=status.HTTP_201_CREATED)
 
 
 # --- Facebook ---------------------------------------------------------------------------------------------------
@@ -491,8 +489,7 @@ class FacebookCampaignListView(_ListView):
                    responses=FacebookCampaignOutSerializer(many=True),
                    examples=[OpenApiExample("Unmapped", value=_page([_FB_CAMPAIGN]), response_only=True)])
     def get(self, request: Request) -> Response:
-        raw = request.query_params.get("mapped")
-        mapped = {"true": True, "1": True, "false": False, "0": False}.get((raw or "").lower())
+        mapped = query_bool(request.query_params, "mapped")
         return self.list_response(request, selectors.facebook_campaign_list(mapped=mapped),
                                   FacebookCampaignOutSerializer)
 
@@ -537,61 +534,3 @@ class FacebookSyncView(APIView):
                                             value={"queued": ["facebook_ads", "facebook_page"]})])
     def post(self, request: Request) -> Response:
         return Response({"queued": services.facebook_sync_request()}, status=status.HTTP_202_ACCEPTED)
-
-
-# --- Meta webhooks ---------------------------------------------------------------------------------------------------
-
-
-_MESSENGER_PAYLOAD = {"object": "page", "entry": [{"id": "104857600000001", "time": 1764000000000, "messaging": [{
-    "sender": {"id": "6543210987654321"}, "recipient": {"id": "104857600000001"}, "timestamp": 1764000000000,
-    "referral": {"ref": "FB-NOEL25", "source": "SHORTLINK", "type": "OPEN_THREAD"}}]}]}
-
-
-class MetaWebhookView(APIView):
-    """Messenger and WhatsApp Cloud API webhooks (one callback URL for both products)."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        summary="Meta webhook verification handshake", tags=["webhooks"],
-        parameters=[OpenApiParameter("hub.mode", str), OpenApiParameter("hub.verify_token", str),
-                    OpenApiParameter("hub.challenge", str)],
-        responses={(200, "text/plain"): OpenApiTypes.STR, **_errors(403)},
-        description="Public. Echoes `hub.challenge` when `hub.verify_token` is the configured one, else 403.",
-        examples=[OpenApiExample("Challenge", value="1158201444", response_only=True)],
-    )
-    def get(self, request: Request) -> HttpResponse:
-        challenge = verify_challenge(request.query_params, settings.META_VERIFY_TOKEN)
-        if challenge is None:
-            return _forbidden("Verification failed.")
-        return HttpResponse(challenge, content_type="text/plain")
-
-    @extend_schema(
-        summary="Receive Messenger and WhatsApp events", tags=["webhooks"], request=OpenApiTypes.OBJECT,
-        responses={200: MetaWebhookAckSerializer, **_errors(403)},
-        description="Public. `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body with the app secret "
-                    "(checked in constant time); otherwise 403 and nothing is stored. Each event is processed once.",
-        examples=[OpenApiExample("m.me referral", value=_MESSENGER_PAYLOAD, request_only=True),
-                  OpenApiExample("Processed", response_only=True,
-                                 value={"recorded": 1, "duplicate": 0, "ignored": 0, "failed": 0})],
-    )
-    def post(self, request: Request) -> HttpResponse:
-        # Checks in the order of their cost to us, so that no one without the app secret gets further than
-        # a hash: the body's size was bounded before it was read (RequestSizeLimitMiddleware, a 413), then
-        # the signature is checked over the exact bytes Meta signed, and only a signed body is parsed,
-        # with bounded nesting (a 400, never a RecursionError).
-        raw = request.body
-        if not verify_signature(raw, request.headers.get("X-Hub-Signature-256"), settings.META_APP_SECRET):
-            return _forbidden("Invalid signature.")
-        try:
-            payload = json_loads_bounded(raw)
-        except ParseError:
-            return Response(error_body("parse_error", "The body is not JSON, or nests too deep."), status=400)
-        if not isinstance(payload, dict):
-            return Response(error_body("parse_error", "The body is not a JSON object."), status=400)
-        return Response(services.meta_webhook_process(payload=payload))
-
-
-def _forbidden(message: str) -> Response:
-    return Response(error_body("invalid_signature", message), status=status.HTTP_403_FORBIDDEN)

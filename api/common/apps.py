@@ -7,8 +7,11 @@ class CommonConfig(AppConfig):
     verbose_name = "Common"
 
     def ready(self) -> None:
+        from api.common.fields import install_strict_input_fields
+
         _sqlite_integer_ranges_like_postgresql()
         _scrub_secrets_from_celery_logs()
+        install_strict_input_fields()  # every serializer: the input's JSON type must match the field's
 
 
 def _scrub_secrets_from_celery_logs() -> None:

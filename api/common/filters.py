@@ -1,20 +1,25 @@
-"""Filters every list shares: bounded ids and date-times the database can store, and the
-helpers for query parameters a view reads by hand (``query_int``, ``query_datetime``).
+"""Filters every list shares: the base ``FilterSet`` of every app's filters, bounded ids, strict booleans,
+date-times the database can store, and the helpers for query parameters a view reads by hand
+(``query_int``, ``query_bool``, ``query_choice``, ``query_datetime``).
 
 A bad value is a 400 in the common shape that names the query parameter, never a 500
 from the database driver (an id of 300 digits, an offset PostgreSQL refuses) or from a
-date parser (``2026-02-30`` is well formed, and ``parse_datetime`` raises ValueError on it).
+date parser (``2026-02-30`` is well formed, and ``parse_datetime`` raises ValueError on it),
+and never a filter silently dropped: ``?opted_out=null`` used to list everyone, ``?state=AAA``
+every complaint, ``?weeks=5&weeks=`` the default eight weeks (the last of repeated values won).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_field
@@ -24,6 +29,28 @@ from api.common.errors import ApplicationError, field_error
 # Ids are bounded like the orders API's (safe in JavaScript, far inside a bigint): anything else is a 400.
 MAX_ID = 2**53
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# The spellings of a boolean query parameter: JSON's, and the 1/0 of HTML forms. Anything else is a 400.
+TRUE_STRINGS = frozenset({"true", "1"})
+FALSE_STRINGS = frozenset({"false", "0"})
+BOOLEAN_HELP = "true or false (1 or 0)."
+ONE_VALUE = "Give this parameter once."
+
+
+def parse_bool(raw: str) -> bool | None:
+    """``True`` or ``False`` for a spelling in ``TRUE_STRINGS`` / ``FALSE_STRINGS`` (``true`` in any case),
+    ``None`` for anything else."""
+    lowered = raw.lower()
+    if lowered in TRUE_STRINGS:
+        return True
+    if lowered in FALSE_STRINGS:
+        return False
+    return None
+
+
+def choices_text(choices: Iterable[Any]) -> str:
+    """``open, in_progress, closed`` from Django choices (pairs, or plain values), for an error message."""
+    values = [str(choice[0] if isinstance(choice, list | tuple) else choice) for choice in choices]
+    return ", ".join(value for value in values if value != "")
 
 
 @extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
@@ -40,6 +67,69 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class _StrictNullBooleanField(forms.NullBooleanField):
+    """true or false (``parse_bool``), absent or empty for "no filter"; anything else is an error.
+
+    Django's ``NullBooleanField`` (and its select widget, which reads ``1`` as "unknown") turns every other
+    value into "no filter", so ``?opted_out=null`` listed every contact instead of refusing.
+    """
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]  # None: not given
+        if value is None or value == "" or isinstance(value, bool):
+            return value if isinstance(value, bool) else None
+        parsed = parse_bool(str(value))
+        if parsed is None:
+            raise ValidationError(f"Enter {BOOLEAN_HELP}", code="invalid")
+        return parsed
+
+
+@extend_schema_field({"type": "boolean"})
+class BooleanFilter(django_filters.BooleanFilter):
+    """A boolean filter that refuses anything but true/false/1/0 with a 400 naming it."""
+
+    field_class = _StrictNullBooleanField
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of every filter set of the API (tests/hardening/test_negative_inputs.py checks that they use it).
+
+    On top of django-filter's own validation (a bad id, date or choice is already a 400 naming the filter):
+
+    * boolean model fields named in ``Meta.fields`` get the strict ``BooleanFilter``;
+    * an unknown choice is refused with the allowed values listed;
+    * a single-valued filter given more than once is a 400 (the last value used to win silently, an empty
+      one meaning "no filter"); filters that take several values (multiple choices, and those named in
+      ``repeatable``, which read ``getlist`` themselves) are left alone.
+    """
+
+    FILTER_DEFAULTS = {
+        **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": BooleanFilter},
+        models.NullBooleanField: {"filter_class": BooleanFilter},
+    }
+    repeatable: tuple[str, ...] = ()
+
+    def get_form_class(self) -> type[forms.Form]:
+        form_class = super().get_form_class()
+        for field in form_class.base_fields.values():
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = f"Select one of: {choices_text(cast(Iterable[Any], field.choices))}."
+        return form_class
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if self.data is None or not hasattr(self.data, "getlist"):
+            return valid
+        repeated = [name for name, field in self.form.fields.items()
+                    if name not in self.repeatable and not isinstance(field, forms.MultipleChoiceField)
+                    and len(self.data.getlist(name)) > 1]
+        for name in repeated:
+            self.form.add_error(name, ValidationError(ONE_VALUE, code="repeated"))
+        return valid and not repeated
 
 
 class _UtcIsoDateTimeField(IsoDateTimeField):
@@ -71,6 +161,43 @@ def _query_error(name: str, message: str, code: str = "invalid") -> ApplicationE
                             errors=[field_error(name, message, code)])
 
 
+def _query_value(params: Mapping[str, str], name: str) -> str | None:
+    """The one value of query parameter ``name``, ``None`` when absent or empty; given twice, a 400 naming it."""
+    getlist = getattr(params, "getlist", None)
+    if getlist is not None and len(getlist(name)) > 1:
+        raise _query_error(name, ONE_VALUE, "repeated")
+    raw = params.get(name)
+    return None if raw is None or raw == "" else raw
+
+
+def query_bool(params: Mapping[str, str], name: str) -> bool | None:
+    """The boolean in query parameter ``name`` (``None`` when absent or empty), else a 400 naming it.
+
+    The same spellings as every boolean filter (``parse_bool``): ``?active=yes`` is refused, not ignored.
+    """
+    raw = _query_value(params, name)
+    if raw is None:
+        return None
+    parsed = parse_bool(raw)
+    if parsed is None:
+        raise _query_error(name, f"Enter {BOOLEAN_HELP}")
+    return parsed
+
+
+def query_choice(params: Mapping[str, str], name: str, choices: Iterable[Any], *, required: bool = False) -> str | None:
+    """The value of query parameter ``name`` when it is one of ``choices`` (Django choices or plain values),
+    ``None`` when absent or empty (a 400 when ``required``), else a 400 naming it and listing the allowed values."""
+    raw = _query_value(params, name)
+    allowed = [str(choice[0] if isinstance(choice, list | tuple) else choice) for choice in choices]
+    if raw is None and required:
+        raise _query_error(name, f"This parameter is required: one of {choices_text(allowed)}.", "required")
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise _query_error(name, f"Select one of: {choices_text(allowed)}.", "invalid_choice")
+    return raw
+
+
 def query_int(params: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int) -> int:
     """The whole number in query parameter ``name`` (``default`` when absent or empty), else a 400 naming it.
 
@@ -78,8 +205,8 @@ def query_int(params: Mapping[str, str], name: str, *, default: int, minimum: in
     other scripts' digits, which no client means, and a number of 5,000 digits costs a ValueError
     deep in ``int()`` rather than a 400.
     """
-    raw = params.get(name)
-    if raw is None or raw == "":
+    raw = _query_value(params, name)
+    if raw is None:
         return default
     if not _WHOLE_NUMBER.fullmatch(raw):
         raise _query_error(name, "Enter a whole number.")
@@ -100,8 +227,8 @@ def query_datetime(params: Mapping[str, str], name: str, *, allow_date: bool = T
     cannot hold once in UTC) is a 400 naming the parameter: ``parse_datetime`` raises ValueError for
     the well-formed impossible ones, which used to escape as a 500.
     """
-    raw = params.get(name)
-    if raw is None or raw == "":
+    raw = _query_value(params, name)
+    if raw is None:
         return None
     message = "An ISO 8601 time with offset." if not allow_date else "An ISO 8601 time with offset, or a day."
     try:

@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 from typing import Any
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 # Business times are answered in Africa/Douala, whose offset had seconds before 1912 (not RFC 3339),
@@ -36,6 +37,26 @@ class BusinessDateField(serializers.DateField):
         kwargs.setdefault("help_text", "Between 2000 and 2099.")
         super().__init__(**kwargs)
         self.validators.append(_validate_business_day)
+
+
+def _validate_ascii(value: str) -> None:
+    if not value.isascii():
+        raise serializers.ValidationError("A URI is ASCII: percent-encode other characters (%C3%AB for ë).",
+                                          code="invalid")
+
+
+class HttpUrlField(serializers.URLField):
+    """An absolute ``http`` or ``https`` URI as RFC 3986 writes it (what ``format: uri`` in the spec means).
+
+    DRF's ``URLField`` also takes ``ftp://`` and non-ASCII letters (an IRI), which the messaging providers
+    that fetch the URL (an image of a message) refuse at send time, long after the staff member saved it.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        message = "Enter an http(s) URL."
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)]
+        self.validators += [URLValidator(schemes=["http", "https"], message=message), _validate_ascii]
 
 
 class ErrorItemSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from api.common.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceAdmin, ServiceForm
 from api.contacts.models import Contact, FollowUpTask, ImportJob, ImportRowError, Tag
+from api.contacts.selectors import contact_identities
 from api.contacts.services import contact_create, contact_update
 
 # What a superuser may type on a contact: its identities and profile. Stage, owner, tags, consents,
@@ -68,12 +69,19 @@ class ContactAdmin(ServiceAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
         if obj is None:
             return []
-        return ["referral_code", "lifecycle_stage", "owner", "tag_names", "consent_lines", "latest_notes",
+        return ["referral_code", "lifecycle_stage", "owner", "tag_names", "identity_lines", "consent_lines",
+                "latest_notes",
                 "opted_out_at", "erased_at", "merged_into", "merged_at", "created_at", "updated_at"]
 
     @admin.display(description="Tags")
     def tag_names(self, obj: Contact) -> str:
         return ", ".join(t.name for t in obj.tags.all()) or "-"
+
+    @admin.display(description="Identities")
+    def identity_lines(self, obj: Contact) -> str:
+        rows = [(i["kind"], i["value"], "" if i["primary"] else "(from a merge or a former number)")
+                for i in contact_identities(obj.pk)]
+        return format_html_join(mark_safe("<br>"), "{}: {} {}", rows) or "-"
 
     @admin.display(description="Consents")
     def consent_lines(self, obj: Contact) -> str:

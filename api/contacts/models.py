@@ -3,7 +3,10 @@ follow-up tasks, merges, erasures and CSV import jobs.
 
 Deduplication lives in the database: a normalized phone (E.164), a case-insensitive
 e-mail, a Telegram chat id and a Facebook PSID each identify at most one contact
-(partial unique constraints, so empty values do not collide).
+(partial unique constraints, so empty values do not collide). Every phone, WhatsApp number
+and e-mail a person is known by, including the extra ones a merge brought, is also a
+``ContactIdentity`` row, unique by ``(kind, value)``: that is what makes a WhatsApp number
+belong to one contact.
 """
 
 from __future__ import annotations
@@ -121,6 +124,33 @@ class Contact(models.Model):
     def display_name(self) -> str:
         full = self.name or " ".join(p for p in (self.first_name, self.last_name) if p)
         return full or f"Contact #{self.pk}"
+
+
+class ContactIdentity(models.Model):
+    """One phone number, WhatsApp number or e-mail by which a contact is known.
+
+    Every such identity of a live contact has a row here, the contact's main ``phone`` / ``whatsapp`` /
+    ``email`` as well as the extra ones a merge brought (the merged-away contact's numbers), so that a
+    message from any of them finds the person. ``(kind, value)`` is unique: one WhatsApp number has one
+    owner. Tombstones and erased contacts hold none (a merge moves them, an erase deletes them).
+    """
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        EMAIL = "email", "E-mail"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=254, help_text="E.164 for numbers, lower case for e-mails.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="contactidentity_unique_kind_value")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
 
 
 class ContactNote(models.Model):
@@ -280,4 +310,5 @@ class ImportRowError(models.Model):
 
 # Module-level names of nested choice sets, for drf-spectacular's ENUM_NAME_OVERRIDES.
 FollowUpTaskKind = FollowUpTask.Kind
+ContactIdentityKind = ContactIdentity.Kind
 ImportJobStatus = ImportJob.Status

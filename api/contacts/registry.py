@@ -27,6 +27,19 @@ Three registries, filled from each app's ``AppConfig.ready()``:
   filter of the contact list and its CSV export (``?rfm_group=champions``, repeatable) and a key
   of nurture audiences (``{"rfm_group": ["at_risk"]}``); ``contact_ids(values)`` returns a
   queryset of contact ids (``.values("contact_id")``) used as a subquery.
+
+* ``register_merge_hook(name, fn)`` where ``fn(*, target_id: int, source_id: int) -> dict[str, int] | None``
+  runs inside the merge transaction, after the rows of registered relations moved: what a plain
+  ``UPDATE`` cannot move (a one-per-contact profile to combine, enrollments that may collide, a stage to
+  recompute). The counts it returns go into the merge record's ``moved`` under their keys. An
+  ``ApplicationError`` it raises undoes the merge.
+
+* ``register_contact_attribute(ContactAttribute(name, label, values, contact_ids))``: a dated value
+  another app keeps about a contact (nurture's predicted reorder date) shown in the contact's API under
+  ``attributes[name]`` and offered as the list filters ``<filter_prefix>_before`` / ``_after``.
+  ``values(contact_ids) -> {contact_id: datetime}`` (one query for a page of contacts);
+  ``contact_ids(before, after)`` returns a ``.values("contact_id")`` subquery of the contacts whose
+  value is in ``[after, before)`` (either bound may be None).
 """
 
 from __future__ import annotations
@@ -77,7 +90,22 @@ class ContactGrouping:
     contact_ids: Callable[[list[str]], Any]
 
 
+@dataclass(frozen=True)
+class ContactAttribute:
+    """A dated value another app keeps about a contact, shown in the contact's API and filterable."""
+
+    name: str
+    filter_prefix: str
+    label: str
+    values: Callable[[list[int]], dict[int, datetime]]
+    contact_ids: Callable[[datetime | None, datetime | None], Any]
+
+
+MergeHook = Callable[..., "dict[str, int] | None"]
+
 _RELATIONS: dict[tuple[str, str], ContactRelation] = {}
+_MERGE_HOOKS: dict[str, MergeHook] = {}
+_ATTRIBUTES: dict[str, ContactAttribute] = {}
 _GROUPINGS: dict[str, ContactGrouping] = {}
 _TIMELINE_SOURCES: dict[str, TimelineSource] = {}
 
@@ -134,3 +162,31 @@ def register_contact_grouping(grouping: ContactGrouping) -> None:
 
 def contact_groupings() -> dict[str, ContactGrouping]:
     return dict(_GROUPINGS)
+
+
+def register_merge_hook(name: str, fn: MergeHook) -> None:
+    """Run ``fn(target_id=, source_id=)`` in every merge after the relations moved (see the module docstring);
+    hooks run in the order they were registered, a second registration of ``name`` replaces the first."""
+    _MERGE_HOOKS[name] = fn
+
+
+def unregister_merge_hook(name: str) -> None:
+    """For tests."""
+    _MERGE_HOOKS.pop(name, None)
+
+
+def merge_hooks() -> dict[str, MergeHook]:
+    return dict(_MERGE_HOOKS)
+
+
+def register_contact_attribute(attribute: ContactAttribute) -> None:
+    """Show ``attribute`` in the contact's API (``attributes``) and add its two date filters to the list."""
+    # A cycle broken here, as for groupings: filters import this module.
+    from api.contacts.filters import add_attribute_filters
+
+    _ATTRIBUTES[attribute.name] = attribute
+    add_attribute_filters(attribute)
+
+
+def contact_attributes() -> dict[str, ContactAttribute]:
+    return dict(_ATTRIBUTES)

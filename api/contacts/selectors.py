@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import calendar
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -25,12 +26,19 @@ from api.contacts.models import (
     Consent,
     Contact,
     ContactEvent,
+    ContactIdentity,
     ContactMerge,
     FollowUpTask,
     ImportJob,
     ImportRowError,
 )
-from api.contacts.registry import TimelineEvent, contact_groupings, contact_relations, timeline_sources
+from api.contacts.registry import (
+    TimelineEvent,
+    contact_attributes,
+    contact_groupings,
+    contact_relations,
+    timeline_sources,
+)
 
 STALE_AFTER = timedelta(days=365)
 # Extra events asked of each timeline source, so that events sharing the timestamp of the
@@ -143,9 +151,213 @@ def contact_id_by_telegram_chat(chat_id: str | int) -> int | None:
     return Contact.objects.filter(telegram_chat_id=str(chat_id)).values_list("pk", flat=True).first()
 
 
+# Identities kept as rows (``ContactIdentity``): several per contact, one owner each.
+IDENTITY_ROW_KINDS = ("phone", "whatsapp", "email")
+# Identities that are columns of the contact alone (one per contact, unique constraints).
+_FIELD_ONLY_IDENTITIES = ("telegram_chat_id", "facebook_psid")
+
+
+def identity_owner_ids(identities: dict[str, str], *, phone_fallback: bool = True) -> dict[str, int]:
+    """``{field: contact id}``: who owns each of the given (normalized) identities, ``field`` being one of
+    phone, whatsapp, email, telegram_chat_id, facebook_psid.
+
+    A phone, WhatsApp number or e-mail is looked up in the identity rows first (they hold the extra
+    numbers a merge brought), then in the contacts' own columns for a contact written without rows (an
+    import, a fixture). A WhatsApp number held in the column of several old contacts answers the oldest.
+    A WhatsApp number nobody has as WhatsApp falls back to the owner of that number as a phone (people
+    give the number they use on WhatsApp as their phone); the fallback is reported under ``whatsapp``
+    only when no other identity found anyone, as before identities were rows (``phone_fallback=False``
+    for a uniqueness check: a WhatsApp number is not taken by someone's phone).
+    """
+    owners: dict[str, int] = {}
+    pairs = Q()
+    for kind in IDENTITY_ROW_KINDS:
+        if identities.get(kind):
+            pairs |= Q(kind=kind, value=identities[kind])
+    if pairs:
+        for kind, contact_id in ContactIdentity.objects.filter(pairs).values_list("kind", "contact_id"):
+            owners[kind] = contact_id
+    live = contacts_live()
+    for field in (*IDENTITY_ROW_KINDS, *_FIELD_ONLY_IDENTITIES):
+        value = identities.get(field)
+        if not value or field in owners:
+            continue
+        qs: QuerySet[Contact] = (live.alias(email_l=Lower("email")).filter(email_l=value) if field == "email"
+                                 else live.filter(**{field: value}))
+        found = qs.order_by("created_at", "pk").values_list("pk", flat=True).first()
+        if found is not None:
+            owners[field] = found
+    wa = identities.get("whatsapp")
+    if phone_fallback and wa and "whatsapp" not in owners and not owners:
+        as_phone = (ContactIdentity.objects.filter(kind="phone", value=wa).values_list("contact_id", flat=True).first()
+                    or live.filter(phone=wa).values_list("pk", flat=True).first())
+        if as_phone is not None:
+            owners["whatsapp"] = as_phone
+    return owners
+
+
+def contact_id_by_phone(phone: str) -> int | None:
+    """The live contact known by the E.164 ``phone`` (their main phone or one a merge brought), or None."""
+    return identity_owner_ids({"phone": phone}).get("phone")
+
+
+def contact_id_by_whatsapp(number: str) -> int | None:
+    """The live contact known by the WhatsApp number ``number`` (E.164), or by that number as a phone
+    when no one has it as WhatsApp; None when nobody."""
+    return identity_owner_ids({"whatsapp": number}).get("whatsapp")
+
+
+def contact_id_by_email(email: str) -> int | None:
+    """The live contact known by ``email`` (any case), or None."""
+    return identity_owner_ids({"email": email.strip().lower()}).get("email")
+
+
+def contact_identities(contact_id: int) -> list[dict[str, Any]]:
+    """Every phone, WhatsApp number and e-mail of the contact: ``{"kind", "value", "primary"}`` rows,
+    the main ones (the contact's own fields) first. A main identity without a row (written by an import)
+    is listed too."""
+    contact = Contact.objects.filter(pk=contact_id).values("phone", "whatsapp", "email").first()
+    if contact is None:
+        return []
+    return identities_with_primary(contact, ContactIdentity.objects.filter(contact_id=contact_id)
+                                   .values_list("kind", "value"))
+
+
+def identities_with_primary(primary: Mapping[str, Any], rows: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The identity list of one contact from its main fields and its rows (see ``contact_identities``)."""
+    out = []
+    seen = set()
+    for kind in IDENTITY_ROW_KINDS:
+        value = primary.get(kind)
+        if value:
+            value = value.lower() if kind == "email" else value
+            out.append({"kind": kind, "value": value, "primary": True})
+            seen.add((kind, value))
+    for kind, value in sorted(rows):
+        if (kind, value) not in seen:
+            out.append({"kind": kind, "value": value, "primary": False})
+    return out
+
+
 def contact_id_by_referral_code(code: str) -> int | None:
     """The contact whose referral code is ``code`` (trimmed, case-insensitive), or None."""
     return Contact.objects.filter(referral_code=code.strip().upper()).values_list("pk", flat=True).first()
+
+
+# Prefixes a referral code may be printed or typed with ("AMB-K7MQ2XPA", "ref_K7MQ2XPA", "CODE K7MQ2XPA"):
+# codes are stored bare (``services.identity.referral_code_new``); a bare code that happens to start with
+# one of these letters is still found, since the code as typed is tried first.
+REFERRAL_CODE_PREFIXES = ("AMB", "REF", "CODE", "PARRAIN")
+# How far up a chain of referrers the loop check walks; referral chains are a few links long in practice,
+# and a longer one is refused rather than walked without end.
+REFERRAL_CHAIN_MAX_HOPS = 50
+_REFERRAL_CODE_NOISE = str.maketrans("", "", " \t\n\r-_.:/#")
+
+
+def referral_code_normalize(code: str | None) -> list[str]:
+    """The stored codes a typed referral code may stand for, most literal first: upper case without spaces,
+    dashes, dots or underscores, then the same without a printed prefix (``AMB``, ``REF``…). Empty when
+    nothing is left."""
+    bare = str(code or "").upper().translate(_REFERRAL_CODE_NOISE)
+    if not bare or len(bare) > 32:
+        return []
+    candidates = [bare]
+    for prefix in REFERRAL_CODE_PREFIXES:
+        if bare.startswith(prefix) and len(bare) > len(prefix):
+            candidates.append(bare[len(prefix):])
+    return candidates
+
+
+def referral_code_owner_id(code: str | None) -> int | None:
+    """The live contact a typed referral code names (normalised as ``referral_code_normalize`` says; the
+    survivor when the owner was merged), or None for an unknown code."""
+    candidates = referral_code_normalize(code)
+    if not candidates:
+        return None
+    owners = dict(Contact.objects.filter(referral_code__in=candidates).values_list("referral_code", "pk"))
+    for candidate in candidates:
+        if candidate in owners:
+            owner = contact_id_resolve(owners[candidate])
+            return owner if owner is not None and contacts_live().filter(pk=owner).exists() else None
+    return None
+
+
+class ReferralRefusal:
+    """Why a typed referral code cannot make its owner the referrer of a contact (the ``code`` of the error)."""
+
+    UNKNOWN_CODE = "unknown_referral_code"
+    SELF_REFERRAL = "self_referral"
+    ALREADY_REFERRED = "already_referred"
+    LOOP = "referral_loop"
+
+
+@dataclass(frozen=True)
+class ReferralCheck:
+    """What a typed referral code means for a contact: its owner (``referrer_id``, the stored ``code``),
+    and ``refusal`` (a ``ReferralRefusal``) when it may not refer this contact. ``already`` is True when
+    the contact's referrer is already this owner (accepted, nothing to change)."""
+
+    code: str
+    referrer_id: int | None
+    refusal: str | None
+    already: bool = False
+
+    @property
+    def reason(self) -> str:
+        """The refusal in words, for an error message."""
+        return {
+            ReferralRefusal.UNKNOWN_CODE: "No ambassador has this referral code.",
+            ReferralRefusal.SELF_REFERRAL: "This is the customer's own referral code: it is for their friends.",
+            ReferralRefusal.ALREADY_REFERRED: "This customer was already referred by another ambassador.",
+            ReferralRefusal.LOOP: "This ambassador was referred by this customer: a referral cannot go in a loop.",
+        }.get(self.refusal or "", "")
+
+
+def _referral_chain_reaches(start_id: int, target_id: int) -> bool:
+    """True when ``target_id`` is ``start_id`` or one of its referrers, referrer's referrers… (or when the chain
+    is longer than ``REFERRAL_CHAIN_MAX_HOPS`` or loops already: refused to be safe)."""
+    seen: set[int] = set()
+    current: int | None = start_id
+    for _hop in range(REFERRAL_CHAIN_MAX_HOPS + 1):
+        if current is None:
+            return False
+        if current == target_id or current in seen:
+            return True
+        seen.add(current)
+        current = Contact.objects.filter(pk=current).values_list("referred_by_id", flat=True).first()
+    return True
+
+
+def referral_would_loop(*, contact_id: int, referrer_id: int) -> bool:
+    """True when making ``referrer_id`` the referrer of ``contact_id`` would close a loop: the referrer is the
+    contact, or was referred by them, directly or through a chain."""
+    return _referral_chain_reaches(referrer_id, contact_id)
+
+
+def referral_code_check(*, contact_id: int | None, code: str | None) -> ReferralCheck:
+    """Whether the referral code ``code`` may make its owner the referrer of ``contact_id`` (None: a person
+    not in the customer file yet, whom any known code may refer). Reads only: ``services.referral_code_apply``
+    writes. Refused: an unknown code, the contact's own code, a contact referred by someone else, a loop
+    (the owner was referred, directly or through a chain, by this contact)."""
+    candidates = referral_code_normalize(code)
+    owner_id = referral_code_owner_id(code)
+    if owner_id is None:
+        return ReferralCheck(candidates[0] if candidates else "", None, ReferralRefusal.UNKNOWN_CODE)
+    stored = Contact.objects.filter(pk=owner_id).values_list("referral_code", flat=True).first() or ""
+    if contact_id is None:
+        return ReferralCheck(stored, owner_id, None)
+    contact_id = contact_id_resolve(contact_id) or contact_id
+    if owner_id == contact_id:
+        return ReferralCheck(stored, owner_id, ReferralRefusal.SELF_REFERRAL)
+    current = Contact.objects.filter(pk=contact_id).values_list("referred_by_id", flat=True).first()
+    current = contact_id_resolve(current) if current else None
+    if current == owner_id:
+        return ReferralCheck(stored, owner_id, None, already=True)
+    if current is not None:
+        return ReferralCheck(stored, owner_id, ReferralRefusal.ALREADY_REFERRED)
+    if _referral_chain_reaches(owner_id, contact_id):
+        return ReferralCheck(stored, owner_id, ReferralRefusal.LOOP)
+    return ReferralCheck(stored, owner_id, None)
 
 
 def contact_last_id_created_before(before: datetime) -> int:
@@ -248,8 +460,20 @@ def contact_ids_referred_by(referrer_id: int) -> list[int]:
 
 
 def contact_referral_pairs() -> list[tuple[int, int]]:
-    """``(contact_id, referrer_id)`` of every contact that was referred by another."""
-    return list(Contact.objects.filter(referred_by__isnull=False).values_list("pk", "referred_by_id"))
+    """``(contact_id, referrer_id)`` of every contact that was referred by another (merged-away contacts left
+    out: their survivor carries the referral)."""
+    return list(Contact.objects.filter(referred_by__isnull=False, merged_into__isnull=True)
+                .values_list("pk", "referred_by_id"))
+
+
+def contact_referral_code_counts() -> dict[int, int]:
+    """``{referrer_id: n}``: how many of the contacts each referrer brought typed their referral code (bot
+    link, m.me ref, WhatsApp text, order coupon, fair capture: ``services.referral_code_apply``)."""
+    rows = (ContactEvent.objects.filter(kind="referred", contact__referred_by__isnull=False,
+                                        contact__merged_into__isnull=True)
+            .values("contact__referred_by_id").annotate(n=Count("contact_id", distinct=True)).order_by()
+            .values_list("contact__referred_by_id", "n"))
+    return {referrer: n for referrer, n in rows if referrer is not None}
 
 
 def contacts_merged_into(contact_ids: Iterable[int]) -> list[int]:
@@ -282,8 +506,8 @@ def contact_facts_sql() -> str:
 def contact_get(contact_id: int) -> Contact:
     """The contact ``contact_id`` (404 ``NotFoundError`` when there is none). Merge tombstones are
     returned as they are; see ``merged_into_id``."""
-    contact = (Contact.objects.select_related("owner", "referred_by").prefetch_related("tags", "consents")
-               .filter(pk=contact_id).first())
+    contact = (Contact.objects.select_related("owner", "referred_by")
+               .prefetch_related("tags", "consents", "identities").filter(pk=contact_id).first())
     if contact is None:
         raise NotFoundError(f"No contact #{contact_id}.")
     return contact
@@ -291,7 +515,38 @@ def contact_get(contact_id: int) -> Contact:
 
 def contact_list() -> QuerySet[Contact]:
     """Active contacts with what the list shows, for the filter set of ``filters.ContactFilter``."""
-    return contacts_live().select_related("owner").prefetch_related("tags")
+    return contacts_live().select_related("owner").prefetch_related("tags", "identities")
+
+
+def contact_attribute_values(contact_ids: list[int]) -> dict[int, dict[str, datetime | None]]:
+    """``{contact_id: {attribute name: value or None}}``: what other apps registered
+    (``registry.register_contact_attribute``), one query per attribute for all the ids."""
+    attributes = contact_attributes()
+    out: dict[int, dict[str, datetime | None]] = {cid: dict.fromkeys(attributes) for cid in contact_ids}
+    if not contact_ids:
+        return out
+    for name, attribute in attributes.items():
+        for cid, value in attribute.values(list(contact_ids)).items():
+            if cid in out:
+                out[cid][name] = value
+    return out
+
+
+def contacts_born_on(*, month: int, day: int) -> QuerySet[Contact]:
+    """Live contacts born on ``day``/``month`` (any year), not opted out: whom a birthday message may
+    greet today. Born on 29 February: greeted on 28 February in the years without a 29th (pass
+    ``month=2, day=29`` on those days too, see ``birthday_days``)."""
+    return (contacts_live().filter(birth_date__month=month, birth_date__day=day, opted_out_at__isnull=True)
+            .order_by("pk"))
+
+
+def birthday_days(today: date) -> list[tuple[int, int]]:
+    """The ``(month, day)`` birthdays celebrated on ``today``: the day itself, and 29 February on
+    28 February of a year without one."""
+    days = [(today.month, today.day)]
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        days.append((2, 29))
+    return days
 
 
 def contact_can_receive(contact_id: int, channel: str) -> tuple[bool, str]:
@@ -303,6 +558,26 @@ def contact_can_receive(contact_id: int, channel: str) -> tuple[bool, str]:
     """
     resolved = contact_id_resolve(contact_id)
     contact = None if resolved is None else Contact.objects.filter(pk=resolved).first()
+    consent = None if contact is None else Consent.objects.filter(contact=contact, channel=channel).first()
+    return _can_receive(contact, consent, channel)
+
+
+def contacts_can_receive(contact_ids: Iterable[int], channel: str) -> dict[int, tuple[bool, str]]:
+    """``contact_can_receive`` for many contacts at once, ``{contact_id: (ok, reason)}``, in three queries
+    whatever their number (the nurture dispatcher asks it for each claimed batch)."""
+    ids = set(contact_ids)
+    resolved = contact_ids_resolve(ids)
+    identities = {field for fields in CHANNEL_IDENTITY.values() for field in fields}
+    # Only the fields the rule reads: whole contacts cost more to build than the queries themselves.
+    contacts = Contact.objects.only("erased_at", "opted_out_at", *identities).in_bulk(set(resolved.values()))
+    consents = {c.contact_id: c for c in Consent.objects.filter(contact_id__in=contacts, channel=channel)
+                .only("contact_id", "granted_at", "revoked_at", "unreachable_at")}
+    return {cid: _can_receive(contacts.get(resolved.get(cid, 0)), consents.get(resolved.get(cid, 0)), channel)
+            for cid in ids}
+
+
+def _can_receive(contact: Contact | None, consent: Consent | None, channel: str) -> tuple[bool, str]:
+    """The rule of ``contact_can_receive``, on the resolved contact and its consent on ``channel``."""
     if contact is None:
         return False, "no_such_contact"
     if contact.erased_at:
@@ -314,7 +589,6 @@ def contact_can_receive(contact_id: int, channel: str) -> tuple[bool, str]:
         return False, "unknown_channel"
     if fields and not any(getattr(contact, f) for f in fields):
         return False, "no_identity"
-    consent = Consent.objects.filter(contact=contact, channel=channel).first()
     if consent is None or consent.granted_at is None:
         return False, "no_consent"
     if consent.revoked_at is not None:
@@ -490,8 +764,13 @@ def contacts_version() -> tuple[Any, ...]:
     contacts): ``(newest contact id, latest merge)``; it moves when a contact is added or merged
     away. Two index reads (merged contacts have a partial index of their own)."""
     newest = Contact.objects.aggregate(newest=Max("pk"))["newest"]
-    merged = Contact.objects.filter(merged_into__isnull=False).aggregate(last=Max("merged_at"))["last"]
-    return (newest, merged)
+    return (newest, contacts_merged_version())
+
+
+def contacts_merged_version() -> Any:
+    """When the latest merge happened: what moves the counts of contacts created in a week that is
+    over (a new contact only ever lands in the week in progress). One read of a partial index."""
+    return Contact.objects.filter(merged_into__isnull=False).aggregate(last=Max("merged_at"))["last"]
 
 
 def contact_duplicates_of(*, contact_id: int, limit: int = 20) -> list[Contact]:
@@ -550,6 +829,7 @@ def contact_privacy_export(contact_id: int) -> dict[str, Any]:
         "notes": list(contact.notes.values("created_at", "text", "author__username")),
         "events": list(contact.events.order_by("at").values("at", "kind", "summary", "data")),
         "tasks": list(contact.tasks.values("kind", "due_at", "note", "outcome", "done_at")),
+        "identities": contact_identities(contact.pk),
         "merged_contacts": list(ContactMerge.objects.filter(target=contact).values("created_at", "source_id",
                                                                                    "source_snapshot")),
         "related": related,

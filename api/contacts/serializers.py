@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.common.businesstime import business_today
 from api.common.filters import MAX_ID
 from api.common.serializers import BusinessDateTimeField
 from api.contacts.enums import Channel, LifecycleStage, Segment
-from api.contacts.models import Consent, Contact, ContactNote, FollowUpTask, ImportJob
+from api.contacts.models import Consent, Contact, ContactIdentityKind, ContactNote, FollowUpTask, ImportJob
+from api.contacts.selectors import contact_attribute_values, identities_with_primary
 
 # --- fields -------------------------------------------------------------------------------------
 
@@ -27,6 +30,21 @@ class LocalTimeField(serializers.TimeField):
     Schema's (RFC 3339) ``time`` requires an offset, which a stored ``TimeField`` never has."""
 
 
+class BirthDateField(serializers.DateField):
+    """A day of birth: from 1900-01-01 up to today (business time zone)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Optional; between 1900-01-01 and today. On the day (Douala time) a "
+                                       "birthday message goes out when the person consented to a channel.")
+        super().__init__(**kwargs)
+        self.validators.append(_validate_birth_date)
+
+
+def _validate_birth_date(value: date) -> None:
+    if not date(1900, 1, 1) <= value <= business_today():
+        raise serializers.ValidationError("Must be between 1900-01-01 and today.", code="out_of_range")
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -39,8 +57,53 @@ class ConsentOutputSerializer(serializers.ModelSerializer):
                   "unreachable_reason"]
 
 
+class IdentityOutputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ContactIdentityKind.choices)
+    value = serializers.CharField()
+    primary = serializers.BooleanField(help_text="The contact's main one (its phone, whatsapp or email field).")
+
+
+class _ContactListSerializer(serializers.ListSerializer):
+    """Reads the values other apps contribute (``attributes``) for the whole page at once."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        context = getattr(self, "_context", None)
+        if isinstance(context, dict):
+            context["contact_attributes"] = contact_attribute_values([c.pk for c in items])
+        return super().to_representation(items)
+
+
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": {"type": "string", "format": "date-time", "nullable": True},
+    "example": {"reorder_due_at": "2026-12-18T09:30:00Z"},
+    "description": "Dated values other apps keep about the contact (`reorder_due_at`: the predicted reorder "
+                   "date nurture computes from the customer's usual gap between orders; null when unknown).",
+})
+class ContactAttributesField(serializers.Field):
+    """``attributes`` of a contact: ``{name: date-time or null}`` from ``registry.register_contact_attribute``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["source"] = "*"
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Contact) -> dict[str, Any]:
+        known = self.context.get("contact_attributes")
+        if known is None:
+            known = contact_attribute_values([value.pk])
+        out = serializers.DateTimeField()
+        return {name: (out.to_representation(at) if at is not None else None)
+                for name, at in known.get(value.pk, {}).items()}
+
+
 class ContactOutputSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
+    identities = serializers.SerializerMethodField(
+        help_text="Every phone, WhatsApp number and e-mail the contact is known by: the main ones and those "
+                  "a merge brought. A message from any of them finds this contact.")
+    attributes = ContactAttributesField()
     consents = ConsentOutputSerializer(many=True, read_only=True)
     owner_id = serializers.IntegerField(allow_null=True, read_only=True)
     referred_by_id = serializers.IntegerField(allow_null=True, read_only=True)
@@ -55,10 +118,17 @@ class ContactOutputSerializer(serializers.ModelSerializer):
                   "birth_date", "segment", "lifecycle_stage", "lifecycle_stage_locked", "acquisition_channel",
                   "self_reported_source", "referred_by_id", "referral_code", "tags", "consents",
                   "preferred_channel", "preferred_hours_start", "preferred_hours_end", "owner_id", "opted_out_at",
-                  "last_seen_at", "last_verified_at", "erased_at", "merged_into_id", "created_at", "updated_at"]
+                  "last_seen_at", "last_verified_at", "erased_at", "merged_into_id", "created_at", "updated_at",
+                  "identities", "attributes"]
+        list_serializer_class = _ContactListSerializer
 
     def get_tags(self, obj: Contact) -> list[str]:
         return sorted(t.name for t in obj.tags.all())
+
+    @extend_schema_field(IdentityOutputSerializer(many=True))
+    def get_identities(self, obj: Contact) -> list[dict[str, Any]]:
+        primary = {"phone": obj.phone, "whatsapp": obj.whatsapp, "email": obj.email}
+        return identities_with_primary(primary, [(i.kind, i.value) for i in obj.identities.all()])
 
 
 class ContactBriefSerializer(serializers.ModelSerializer):
@@ -193,6 +263,7 @@ class ContactUpsertInputSerializer(_IdentityFields):
     acquisition_channel = serializers.CharField(required=False, max_length=50)
     self_reported_source = serializers.CharField(required=False, max_length=200,
                                                  help_text="What the person says brought them (d'où il vient).")
+    birth_date = BirthDateField(required=False, allow_null=True)
     referred_by_id = serializers.IntegerField(required=False)
     consents = serializers.ListField(child=serializers.ChoiceField(choices=Channel.choices), required=False,
                                      help_text="Channels the person agreed to now (also re-admits an erased person).")
@@ -210,7 +281,7 @@ class ContactUpdateInputSerializer(_IdentityFields):
     language = serializers.CharField(required=False, max_length=10)
     city = serializers.CharField(required=False, allow_blank=True, max_length=100)
     neighbourhood = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    birth_date = serializers.DateField(required=False, allow_null=True)
+    birth_date = BirthDateField(required=False, allow_null=True)
     segment = serializers.ChoiceField(choices=Segment.choices, required=False)
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False,
                                               help_text="A manual move: locks the stage against automatic moves.")

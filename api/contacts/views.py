@@ -16,12 +16,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.common.errors import ApplicationError, field_error
+from api.common.filters import query_choice
 from api.common.pagination import CreatedCursorPagination
 from api.common.parsers import UploadMultiPartParser
 from api.common.schema import request_example, response_example
 from api.common.serializers import ErrorSerializer
 from api.contacts import selectors, services
 from api.contacts.csv_io import export_lines
+from api.contacts.enums import Channel
 from api.contacts.filters import ContactFilter
 from api.contacts.models import Contact, FollowUpTask
 from api.contacts.serializers import (
@@ -253,14 +255,15 @@ class ContactConsentView(APIView):
 
 class ContactCanReceiveView(APIView):
     @extend_schema(summary="May this contact receive marketing on a channel now?",
-                   parameters=[OpenApiParameter("channel", str, required=True, description="e.g. whatsapp")],
+                   parameters=[OpenApiParameter("channel", str, required=True, enum=Channel.values,
+                                                description="The channel of the message to send.")],
                    responses=CanReceiveSerializer,
                    examples=[response_example({"channel": "whatsapp", "allowed": False, "reason": "opted_out"})],
                    tags=TAGS)
     def get(self, request: Request, contact_id: int) -> Response:
         selectors.contact_get(contact_id)
-        channel = request.query_params.get("channel", "")
-        allowed, reason = selectors.contact_can_receive(contact_id, channel)
+        channel = query_choice(request.query_params, "channel", Channel.choices, required=True)
+        allowed, reason = selectors.contact_can_receive(contact_id, channel or "")
         return Response({"channel": channel, "allowed": allowed, "reason": reason})
 
 

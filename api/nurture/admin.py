@@ -5,7 +5,15 @@ they are written through the nurture services (``sequence_create``, ``enrollment
 from django.contrib import admin
 
 from api.common.admin import ReadOnlyAdmin, ReadOnlyInline
-from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, SequenceStep, TelegramUpdate
+from api.nurture.models import (
+    Broadcast,
+    Enrollment,
+    InboundMessage,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    TelegramUpdate,
+)
 
 
 class StepInline(ReadOnlyInline):
@@ -41,3 +49,11 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
 @admin.register(TelegramUpdate)
 class TelegramUpdateAdmin(ReadOnlyAdmin):
     list_display = ["update_id", "kind", "chat_id", "received_at", "processed_at", "error"]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "contact", "channel", "kind", "action", "occurred_at", "received_at"]
+    list_filter = ["channel", "kind", "action"]
+    list_select_related = ["contact"]
+    search_fields = ["provider_message_id", "sender"]

@@ -49,6 +49,28 @@ _DEFAULTS: dict[str, Any] = {
         "ait pas donné satisfaction. Un membre de l'équipe Confiotes vous contacte très vite pour arranger "
         "les choses. Merci de nous l'avoir dit.",
     ),
+    # --- WhatsApp templates (services/templates.py) -------------------------------------------------
+    # Our own per-person cap on MARKETING templates in any rolling 7 days (skip ``marketing_limit``).
+    # Meta also caps marketing templates per person across all businesses without publishing the
+    # number (error 131049); staying well under it keeps our messages from being the ones it drops.
+    "NURTURE_WHATSAPP_MARKETING_PER_WEEK": env_int("NURTURE_WHATSAPP_MARKETING_PER_WEEK", 2),
+    # Templates (by name, any approved language) sent outside the 24-hour window for the messages that
+    # no author picks a template for; empty: such a message is skipped ``template_required``.
+    "NURTURE_WHATSAPP_TEMPLATE_REPLENISHMENT": env_str("NURTURE_WHATSAPP_TEMPLATE_REPLENISHMENT", ""),
+    "NURTURE_WHATSAPP_TEMPLATE_REFERRAL_THANKS": env_str("NURTURE_WHATSAPP_TEMPLATE_REFERRAL_THANKS", ""),
+    "NURTURE_WHATSAPP_TEMPLATE_APOLOGY": env_str("NURTURE_WHATSAPP_TEMPLATE_APOLOGY", ""),
+    # What Meta charges per delivered message to a Cameroonian number (+237, "Rest of Africa"), by
+    # pricing category, in XAF (decimal strings; summed per campaign and day, then rounded).
+    # Source: Meta's per-message rate card effective 2025-07-01 (still in force 2026-01-01 for Rest
+    # of Africa): marketing USD 0.0225, utility USD 0.0040, authentication USD 0.0040, service free;
+    # converted at 560 XAF per USD (BEAC rate, late 2025). A category not listed costs 0.
+    "NURTURE_WHATSAPP_PRICES_XAF": {
+        "marketing": env_str("NURTURE_WHATSAPP_PRICE_MARKETING_XAF", "12.6"),
+        "utility": env_str("NURTURE_WHATSAPP_PRICE_UTILITY_XAF", "2.24"),
+        "authentication": env_str("NURTURE_WHATSAPP_PRICE_AUTHENTICATION_XAF", "2.24"),
+        "authentication_international": env_str("NURTURE_WHATSAPP_PRICE_AUTHENTICATION_XAF", "2.24"),
+        "marketing_lite": env_str("NURTURE_WHATSAPP_PRICE_MARKETING_XAF", "12.6"),
+    },
 }
 
 # Points per event kind for the lead score; an unknown kind scores 0.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from api.common.filters import IdFilter
+from api.common.filters import FilterSet, IdFilter
 from api.nurture.models import Enrollment, OutboundMessage
 
 
@@ -17,7 +17,7 @@ class _ReasonPrefixFilter(django_filters.CharFilter):
         super().__init__(*args, lookup_expr="startswith", max_length=200, **kwargs)
 
 
-class EnrollmentFilter(django_filters.FilterSet):
+class EnrollmentFilter(FilterSet):
     contact = IdFilter(field_name="contact_id")
     sequence = IdFilter(field_name="sequence_id")
     state = django_filters.ChoiceFilter(choices=Enrollment.State.choices)
@@ -27,7 +27,7 @@ class EnrollmentFilter(django_filters.FilterSet):
         fields = ["contact", "sequence", "state"]
 
 
-class OutboundMessageFilter(django_filters.FilterSet):
+class OutboundMessageFilter(FilterSet):
     contact = IdFilter(field_name="contact_id")
     broadcast = IdFilter(field_name="broadcast_id")
     state = django_filters.ChoiceFilter(choices=OutboundMessage.State.choices)

@@ -54,6 +54,9 @@ class SequenceStep(models.Model):
     image_url = models.URLField(blank=True)
     window_start = models.TimeField(null=True, blank=True, help_text="Business time zone; default 09:00.")
     window_end = models.TimeField(null=True, blank=True, help_text="Business time zone; default 20:00.")
+    whatsapp_template = models.ForeignKey(
+        "nurture.WhatsAppTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Sent instead of the text on WhatsApp when the person has not written in the last 24 hours.")
 
     class Meta:
         ordering = ["sequence", "position"]
@@ -92,6 +95,7 @@ class Broadcast(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         RUNNING = "running", "Running (messages queued)"
         CANCELLED = "cancelled", "Cancelled"
+        FINISHED = "finished", "Finished (every message has an outcome)"
 
     name = models.CharField(max_length=200)
     text = models.TextField()
@@ -105,6 +109,12 @@ class Broadcast(models.Model):
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    whatsapp_template = models.ForeignKey(
+        "nurture.WhatsAppTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Sent instead of the text on WhatsApp when the person has not written in the last 24 hours.")
+    campaign_code = models.CharField(max_length=64, blank=True,
+                                     help_text="Campaign whose costs include what Meta charges for these messages.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -152,6 +162,17 @@ class OutboundMessage(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the provider reported afterwards (WhatsApp statuses, Messenger receipts).
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=20, blank=True, help_text="Provider error code of a failed delivery.")
+    pricing_category = models.CharField(max_length=30, blank=True,
+                                        help_text="WhatsApp pricing category (marketing, utility, service...).")
+    billable = models.BooleanField(null=True, blank=True, help_text="Whether Meta charged for this message.")
+    # A WhatsApp template sent instead of ``text`` outside the 24-hour window, with its filled variables.
+    template_name = models.CharField(max_length=512, blank=True)
+    template_language = models.CharField(max_length=15, blank=True)
+    template_parameters = models.JSONField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=120, unique=True)
     enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="messages")
@@ -167,6 +188,7 @@ class OutboundMessage(models.Model):
             models.Index(fields=["state", "due_at"], name="outbound_due_idx"),
             models.Index(fields=["contact", "state", "sent_at"], name="outbound_contact_idx"),
             models.Index(fields=["broadcast", "state"], name="outbound_broadcast_idx"),
+            models.Index(fields=["channel", "provider_message_id"], name="outbound_provider_id_idx"),
         ]
 
 
@@ -220,3 +242,107 @@ class Cursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template of the WhatsApp Business Account, as last read from the Graph API.
+
+    Only ``APPROVED`` templates are sent; a step or broadcast whose template is paused or rejected
+    skips with that status as the reason. ``body_parameter_count`` is how many ``{{n}}`` variables the
+    body has, filled from the contact and order at send time.
+    """
+
+    meta_id = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=15)
+    category = models.CharField(max_length=30, help_text="MARKETING, UTILITY or AUTHENTICATION.")
+    status = models.CharField(max_length=30, help_text="APPROVED, PENDING, REJECTED, PAUSED, DISABLED...")
+    components = models.JSONField(default=list, blank=True)
+    body_parameter_count = models.PositiveSmallIntegerField(default=0)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="wa_template_unique_name_lang")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+
+class InboundMessage(models.Model):
+    """A message a person sent us on a messaging channel, kept as written (the inbound pipeline's record).
+
+    ``provider_message_id`` is the provider's own id (Telegram ``update_id``, Messenger ``mid``,
+    WhatsApp ``wamid``), unique per channel: a redelivered webhook finds its row and changes nothing.
+    ``occurred_at`` is when the person wrote (the provider's event time), ``received_at`` when we got it.
+    ``action`` says what the pipeline made of it (a question copied to staff, STOP, a source answer...).
+    """
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        BUTTON = "button", "Button tapped (inline button, reply button, list row, quick reply)"
+        START = "start", "Bot start (/start)"
+        REFERRAL = "referral", "Opened the conversation from a link or an ad"
+        POSTBACK = "postback", "Postback (Messenger menu or Get Started)"
+        OTHER = "other", "Other (media without caption, unsupported)"
+
+    channel = models.CharField(max_length=20)
+    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="nurture_inbound_messages")
+    sender = models.CharField(max_length=64, help_text="Chat id, PSID or E.164 number it came from.")
+    provider_message_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    text = models.TextField(blank=True)
+    payload = models.CharField(max_length=300, blank=True,
+                               help_text="Tapped button id, postback payload, /start payload or m.me ref.")
+    action = models.CharField(max_length=20, blank=True,
+                              help_text="welcome, question, stop, monthly, source, referral or postback.")
+    details = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(help_text="When the person wrote (the provider's time).")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["channel", "provider_message_id"],
+                                               name="inbound_unique_provider_id")]
+        indexes = [models.Index(fields=["contact", "occurred_at"], name="inbound_contact_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.provider_message_id}"
+
+
+class Conversation(models.Model):
+    """What staff did with a person's conversation (all channels together): owner, done, read, answered.
+
+    What the person wrote stays in ``InboundMessage`` rows; the inbox derives from them the unread
+    count (inbound rows after ``last_read_inbound_id``) and "waiting since" (the oldest message of the
+    person's own words after ``answered_inbound_id``), so that a late webhook or a merge that moves
+    messages between contacts never leaves these figures stale. Marks are inbound row ids, not times:
+    a message written earlier but received later is still unread.
+
+    ``contact`` is not unique: a contact merge moves the source's row to the target (the registry's
+    ``UPDATE``, which a unique key would turn into a 409), then the merge hook folds the two into the
+    oldest (``services.inbox.conversations_merge``); the inbox reads and writes only the oldest row.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done (a new message from the person reopens it)"
+
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="nurture_conversations")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text="The staff member who looks after it.")
+    last_read_inbound_id = models.BigIntegerField(default=0, help_text="Inbound messages up to this id are read.")
+    answered_inbound_id = models.BigIntegerField(default=0,
+                                                 help_text="Inbound messages up to this id are answered (or done).")
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["state", "owner"], name="conversation_state_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"conversation of #{self.contact_id} ({self.state})"

@@ -10,9 +10,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.common.filters import MAX_ID
-from api.common.serializers import BusinessDateTimeField
+from api.common.serializers import BusinessDateTimeField, HttpUrlField
 from api.nurture.enums import Purpose
-from api.nurture.models import Broadcast, Enrollment, OutboundMessage, Sequence, SequenceStep
+from api.nurture.models import (
+    Broadcast,
+    Enrollment,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    WhatsAppTemplate,
+)
 from api.nurture.selectors import broadcast_progress
 
 CHANNELS = ["telegram", "messenger", "whatsapp"]
@@ -22,6 +29,10 @@ AUDIENCE_HELP = ("Contacts to reach; each key takes a value or a list, any of wh
                  "(e.g. {\"rfm_group\": [\"at_risk\", \"cannot_lose\"]}). An unknown key is a 400.")
 MAX_STEP_DELAY = SequenceStep.MAX_DELAY
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+WHATSAPP_TEMPLATE_HELP = ("Id of an APPROVED WhatsApp template (`/nurture/whatsapp-templates`), sent instead of the "
+                          "text to WhatsApp contacts who have not written in the last 24 hours; body variables: "
+                          "{{1}} first name, {{2}} referral code. Null: such contacts are skipped "
+                          "(`template_required`).")
 
 
 @extend_schema_field({
@@ -56,11 +67,13 @@ class StepInputSerializer(serializers.Serializer):
                                       help_text="After the previous step (after enrollment for the first), "
                                                 "e.g. `1 00:00:00` for one day; at most 366 days.")
     text = serializers.CharField(help_text="Variables: {first_name} {name} {salutation} {referral_code}.")
-    image_url = serializers.URLField(max_length=200, required=False, allow_blank=True, default="")
+    image_url = HttpUrlField(max_length=200, required=False, allow_blank=True, default="")
     window_start = LocalTimeField(required=False, allow_null=True, default=None,
                                   help_text="Business time zone; default 09:00.")
     window_end = LocalTimeField(required=False, allow_null=True, default=None,
                                 help_text="Business time zone; default 20:00.")
+    whatsapp_template = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True,
+                                                 default=None, help_text=WHATSAPP_TEMPLATE_HELP)
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -73,7 +86,7 @@ class StepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SequenceStep
-        fields = ["position", "delay", "text", "image_url", "window_start", "window_end"]
+        fields = ["position", "delay", "text", "image_url", "window_start", "window_end", "whatsapp_template"]
         read_only_fields = fields
 
 
@@ -130,18 +143,24 @@ class OutboundMessageOutputSerializer(serializers.ModelSerializer):
         model = OutboundMessage
         fields = ["id", "contact", "channel", "recipient", "category", "text", "image_url", "due_at", "state",
                   "reason", "provider_message_id", "attempts", "claimed_at", "sent_at", "idempotency_key",
-                  "enrollment", "broadcast", "created_at", "updated_at"]
+                  "enrollment", "broadcast", "created_at", "updated_at", "delivered_at", "read_at", "failure_code",
+                  "pricing_category", "billable", "template_name", "template_language", "template_parameters"]
         read_only_fields = fields
 
 
 class BroadcastInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     text = serializers.CharField(help_text="Variables: {first_name} {name} {salutation} {referral_code}.")
-    image_url = serializers.URLField(required=False, allow_blank=True, default="")
+    image_url = HttpUrlField(required=False, allow_blank=True, default="")
     audience = serializers.DictField(required=False, default=dict, help_text=AUDIENCE_HELP)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CHANNELS), required=False,
                                      default=lambda: list(CHANNELS))
     send_at = BusinessDateTimeField()
+    whatsapp_template = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True,
+                                                 default=None, help_text=WHATSAPP_TEMPLATE_HELP)
+    campaign_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
+                                          help_text="Campaign whose costs include what Meta charges for the "
+                                                    "WhatsApp messages of this broadcast.")
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -151,6 +170,12 @@ class ProgressSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     cancelled = serializers.IntegerField()
     pending = serializers.IntegerField()
+    delivered = serializers.IntegerField(help_text="Sent messages the provider reported delivered (or read).")
+    read = serializers.IntegerField(help_text="Sent messages the provider reported read.")
+    failed_reasons = serializers.DictField(child=serializers.IntegerField(),
+                                           help_text="Failed messages by reason, e.g. `meta_marketing_limit`.")
+    skipped_reasons = serializers.DictField(child=serializers.IntegerField(),
+                                            help_text="Skipped messages by reason, e.g. `template_paused`.")
 
 
 class BroadcastOutputSerializer(serializers.ModelSerializer):
@@ -162,7 +187,7 @@ class BroadcastOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Broadcast
         fields = ["id", "name", "text", "image_url", "audience", "channels", "send_at", "state", "total", "progress",
-                  "created_at", "cancelled_at"]
+                  "created_at", "cancelled_at", "finished_at", "whatsapp_template", "campaign_code"]
         read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
@@ -174,3 +199,126 @@ class WebhookAckSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     update_id = serializers.IntegerField()
     duplicate = serializers.BooleanField()
+
+
+class MetaWebhookAckSerializer(serializers.Serializer):
+    recorded = serializers.IntegerField(help_text="Events handled now (messages, statuses and receipts applied).")
+    duplicate = serializers.IntegerField(help_text="Messages already handled (a redelivery): nothing changed.")
+    ignored = serializers.IntegerField(help_text="Echoes, unknown items, statuses of messages we did not send.")
+    failed = serializers.IntegerField(help_text="Events refused by a business rule (logged), e.g. an erased person.")
+
+
+class WhatsAppTemplateOutputSerializer(serializers.ModelSerializer):
+    components = serializers.ListField(child=serializers.DictField(), read_only=True,
+                                       help_text="Meta's components (header, body, footer, buttons) as synced.")
+
+    class Meta:
+        model = WhatsAppTemplate
+        fields = ["id", "name", "language", "category", "status", "body_parameter_count", "components", "synced_at"]
+        read_only_fields = fields
+
+
+class WhatsAppTemplateSyncOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    deleted = serializers.IntegerField(help_text="Templates no longer in the account (kept with status DELETED).")
+    read = serializers.IntegerField(help_text="Templates Meta listed.")
+
+
+# --- the staff inbox ---------------------------------------------------------------------------------------
+
+
+class ConversationMessageSerializer(serializers.Serializer):
+    """One message of a conversation (``selectors.ConversationMessage``)."""
+
+    id = serializers.IntegerField(help_text="Id of the inbound or outbound message (unique per direction).")
+    direction = serializers.ChoiceField(choices=["in", "out"], help_text="`in`: the person wrote; `out`: we sent.")
+    channel = serializers.CharField()
+    at = serializers.DateTimeField(help_text="When the person wrote, or when ours went out (is due).")
+    text = serializers.CharField()
+    kind = serializers.CharField(help_text="Inbound only: text, button, start, referral, postback, other.")
+    category = serializers.CharField(help_text="Outbound only: marketing, service (a reply) or staff.")
+    state = serializers.CharField(help_text="Outbound only: scheduled, sending, sent, failed, skipped.")
+    reason = serializers.CharField(help_text="Outbound only: why it failed or was skipped.")
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    failure_code = serializers.CharField()
+    template_name = serializers.CharField(help_text="Outbound only: the WhatsApp template it goes as outside "
+                                                    "the window.")
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    """A conversation row of the inbox; ``facts`` (``selectors.ConversationFacts``) come in the context."""
+
+    contact = serializers.IntegerField(source="contact_id")
+    name = serializers.CharField(source="contact.display_name")
+    state = serializers.CharField(help_text="`open`, or `done` (a new message from the person reopens it).")
+    owner = serializers.IntegerField(source="owner_id", allow_null=True, help_text="Staff user id.")
+    owner_name = serializers.SerializerMethodField()
+    unread = serializers.IntegerField(help_text="Messages of the person after the last read mark.")
+    waiting_since = serializers.DateTimeField(allow_null=True,
+                                              help_text="When the oldest unanswered message of the person was "
+                                                        "written; null when nothing waits.")
+    last_message = serializers.SerializerMethodField()
+    channels = serializers.SerializerMethodField(help_text="Channels the person wrote from, the latest first; "
+                                                           "a reply goes on the first by default.")
+    whatsapp_window_open = serializers.SerializerMethodField()
+    whatsapp_window_until = serializers.SerializerMethodField()
+    done_at = serializers.DateTimeField(allow_null=True)
+
+    def _facts(self, obj: Any) -> Any:
+        return (self.context.get("facts") or {}).get(obj.contact_id)
+
+    def get_owner_name(self, obj: Any) -> str:
+        owner = obj.owner
+        return (owner.get_full_name() or owner.get_username()) if owner else ""
+
+    @extend_schema_field(ConversationMessageSerializer(allow_null=True))
+    def get_last_message(self, obj: Any) -> dict[str, Any] | None:
+        facts = self._facts(obj)
+        return ConversationMessageSerializer(facts.last_message).data if facts and facts.last_message else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_channels(self, obj: Any) -> list[str]:
+        facts = self._facts(obj)
+        return list(facts.channels) if facts else []
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_whatsapp_window_open(self, obj: Any) -> bool:
+        facts = self._facts(obj)
+        return bool(facts and facts.whatsapp_window_until)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_whatsapp_window_until(self, obj: Any) -> str | None:
+        facts = self._facts(obj)
+        until = facts.whatsapp_window_until if facts else None
+        return serializers.DateTimeField().to_representation(until) if until else None
+
+
+class ConversationReplyInputSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_blank=True, max_length=2000, trim_whitespace=True,
+                                 help_text="The reply. May be left out with a `template`: the template's body, "
+                                           "filled, is then kept as the text.")
+    # Checked by the service (a 400 naming ``channel``): a ChoiceField here would add a third "channel" enum
+    # to the schema beside the contacts' and the campaigns'.
+    channel = serializers.CharField(required=False, max_length=20,
+                                    help_text="`telegram`, `messenger` or `whatsapp`. Default: the channel the "
+                                              "person last wrote from.")
+    template = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
+                                        help_text="WhatsApp only: id of an APPROVED template (variables {{1}} "
+                                                  "first name, {{2}} referral code), required when the person "
+                                                  "last wrote more than 24 hours ago.")
+    client_key = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,80}$", required=False,
+                                        help_text="The same as the `Idempotency-Key` header, for clients that "
+                                                  "cannot set headers.")
+
+
+class ConversationAssignInputSerializer(serializers.Serializer):
+    owner = serializers.CharField(allow_null=True, max_length=20,
+                                  help_text="A staff user id, `me`, or null for no one.")
+
+    def validate_owner(self, value: str | None) -> str | None:
+        if value is None or value == "me" or (value.isdigit() and 1 <= int(value) <= MAX_ID):
+            return value
+        raise serializers.ValidationError("A staff user id, `me`, or null.")

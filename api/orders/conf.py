@@ -51,3 +51,7 @@ ORDER_EVENTS_DELIVER_ON_COMMIT = env_bool("ORDER_EVENTS_DELIVER_ON_COMMIT", True
 # which alerts staff, sends the customer an apology and pauses marketing to them until the case is
 # resolved or closed. 2 takes "bad" and "very bad" and leaves a lukewarm 3 alone; 0 turns it off.
 UNHAPPY_RATING_THRESHOLD = env_int("ORDERS_UNHAPPY_RATING_THRESHOLD", 2)
+
+# A friend's first order with an ambassador's personal referral code as its coupon: this percent off
+# the goods (``api.orders.coupons``; the referrer's own reward is set in the attribution app).
+REFERRAL_FRIEND_DISCOUNT_PERCENT = min(100, max(0, env_int("REFERRAL_FRIEND_DISCOUNT_PERCENT", 10)))

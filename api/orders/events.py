@@ -44,13 +44,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from api.common.hooks import Hooks
 from api.common.kicks import task_kick_on_commit
 from api.orders import conf
 from api.orders.enums import OrderEventDeliveryState, OrderEventKind
@@ -89,14 +89,14 @@ class OrderEvent:
 OrderListener = Callable[[OrderEvent], None]
 
 
-class _ListenerRegistry(dict[str, OrderListener]):
+class _ListenerRegistry(Hooks[OrderListener]):
     """Listeners by stable key; ``in`` accepts a key or a listener function."""
 
     def __contains__(self, item: object) -> bool:
         return (isinstance(item, str) and dict.__contains__(self, item)) or item in self.values()
 
 
-_LISTENERS = _ListenerRegistry()
+_LISTENERS = _ListenerRegistry("An order listener")
 
 
 def register_order_listener(key: str, listener: OrderListener) -> None:
@@ -106,15 +106,12 @@ def register_order_listener(key: str, listener: OrderListener) -> None:
     written before a deploy are delivered after it). Registering the same pair twice is a no-op;
     another listener under a taken key is a configuration error.
     """
-    known = _LISTENERS.get(key)
-    if known is not None and known is not listener:
-        raise ImproperlyConfigured(f"An order listener is already registered as {key!r}.")
-    _LISTENERS[key] = listener
+    _LISTENERS.register(key, listener)
 
 
 def unregister_order_listener(key: str) -> None:
     """Forget the listener under ``key`` (tests); its pending rows fail when next claimed."""
-    _LISTENERS.pop(key, None)
+    _LISTENERS.unregister(key)
 
 
 def order_listeners() -> dict[str, OrderListener]:

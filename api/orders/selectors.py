@@ -268,19 +268,23 @@ def orders_timeline(contact_id: int, before: datetime | None, limit: int) -> lis
     for row in upto(history, "at").order_by("-at", "-id")[:limit]:
         events.append(TimelineEvent(row.at, "order_status", f"Order {row.order.number}: {row.from_status} → "
                                     f"{row.to_status}", "orders", f"s{row.pk:012d}",
-                                    {"order_id": row.order_id, "from": row.from_status, "to": row.to_status}))
+                                    {"order_id": row.order_id, "number": row.order.number, "from": row.from_status,
+                                     "to": row.to_status}))
     gifts = upto(Order.objects.filter(recipient_id=contact_id), "created_at").select_related("contact")
     for order in gifts.order_by("-created_at", "-id")[:limit]:
         events.append(TimelineEvent(order.created_at, "gift_received",
                                     f"Gift {order.number} from {order.contact.display_name}", "orders",
-                                    f"g{order.pk:012d}", {"order_id": order.pk, "buyer_id": order.contact_id}))
+                                    f"g{order.pk:012d}", {"order_id": order.pk, "number": order.number,
+                                                         "buyer_id": order.contact_id,
+                                                         "buyer": order.contact.display_name}))
     for fb in upto(Feedback.objects.filter(contact_id=contact_id), "created_at").select_related("order").order_by(
             "-created_at", "-id")[:limit]:
         events.append(TimelineEvent(fb.created_at, "order_feedback", f"Rated {fb.order.number} {fb.rating}/5",
-                                    "orders", f"f{fb.pk:012d}", {"order_id": fb.order_id, "rating": fb.rating}))
+                                    "orders", f"f{fb.pk:012d}", {"order_id": fb.order_id, "number": fb.order.number,
+                                                            "rating": fb.rating}))
     for c in upto(Complaint.objects.filter(contact_id=contact_id), "created_at").order_by("-created_at", "-id")[:limit]:
         events.append(TimelineEvent(c.created_at, "complaint", f"Complaint ({c.state}): {c.text[:80]}", "orders",
-                                    f"c{c.pk:012d}", {"complaint_id": c.pk, "state": c.state}))
+                                    f"c{c.pk:012d}", {"complaint_id": c.pk, "state": c.state, "text": c.text[:200]}))
     events.sort(key=lambda e: e.sort_key, reverse=True)
     return events[:limit]
 

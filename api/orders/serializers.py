@@ -156,7 +156,9 @@ class OrderCreateSerializer(serializers.Serializer):
         help_text="Any case. Its discount adds to `discount_xaf` within the goods total (not the delivery fee); "
         "an unknown or unusable code is a 400 `coupon_invalid` whose `coupon_code` error code says why: "
         "`unknown`, `expired`, `not_started`, `used_up`, `used_up_for_customer`, `below_minimum`, "
-        "`wrong_segment`, `no_eligible_product`.")
+        "`wrong_segment`, `no_eligible_product`, `not_for_this_customer`; for an ambassador's referral code "
+        "(the friend's discount on a first order; the ambassador becomes the buyer's referrer): "
+        "`own_referral_code`, `already_referred`, `referral_loop`, `returning_customer`.")
     self_reported_source = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     is_sample = serializers.BooleanField(default=False, help_text="A free tasting sample: price zero.")
     note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -479,6 +481,12 @@ class PartnerOrderInSerializer(serializers.Serializer):
     neighbourhood = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.ORANGE_MONEY)
     gift_message = serializers.CharField(required=False, allow_blank=True, default="")
+    coupon_code = serializers.CharField(
+        max_length=60, required=False, allow_blank=True, default="",
+        help_text="A coupon or an ambassador's referral code your customer gives you (any case). Its discount "
+        "adds to yours within the goods total; a referral code is for the customer's first order and makes "
+        "the ambassador their referrer. An unknown or unusable code is a 400 `coupon_invalid` whose "
+        "`coupon_code` error code says why.")
 
 
 class PartnerOrderLineSerializer(serializers.ModelSerializer):

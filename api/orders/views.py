@@ -16,11 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.common.errors import ApplicationError, NotFoundError, field_error
-from api.common.filters import query_datetime
+from api.common.filters import query_bool, query_choice, query_datetime, query_int
 from api.common.pagination import StrictPageNumberPagination
 from api.common.serializers import ErrorSerializer
 from api.orders import conf, documents, selectors, services
 from api.orders.auth import ApiKeyAuthentication, IsPartner, PartnerKeyThrottle, request_partner
+from api.orders.enums import ComplaintState
 from api.orders.filters import OrderFilter
 from api.orders.models import (
     Complaint,
@@ -169,17 +170,7 @@ def _idempotent(request: Request, scope: str, create: Callable[[], Response]) ->
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= maximum:
-        raise ApplicationError(f"{name}: between 1 and {maximum}.", code="validation_error",
-                               errors=[field_error(name, f"Between 1 and {maximum}.", "invalid")])
-    return value
+    return query_int(request.query_params, name, default=default, minimum=1, maximum=maximum)
 
 
 # --- Catalog -----------------------------------------------------------------------------------
@@ -194,8 +185,9 @@ class ProductListCreateView(GenericAPIView):
                    examples=[res(PRODUCT)], tags=["catalog"])
     def get(self, request: Request) -> Response:
         qs = self.get_queryset()
-        if request.query_params.get("active") in ("true", "false"):
-            qs = qs.filter(active=request.query_params["active"] == "true")
+        active = query_bool(request.query_params, "active")
+        if active is not None:
+            qs = qs.filter(active=active)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(ProductSerializer(page, many=True).data)
 
@@ -427,7 +419,8 @@ class ComplaintListCreateView(GenericAPIView):
                                                                                   "closed"])],
                    responses=ComplaintSerializer(many=True), examples=[res(COMPLAINT)], tags=["complaints"])
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.complaint_list(state=request.query_params.get("state") or None))
+        state = query_choice(request.query_params, "state", ComplaintState.choices)
+        page = self.paginate_queryset(selectors.complaint_list(state=state))
         return self.get_paginated_response(ComplaintSerializer(page, many=True).data)
 
     @extend_schema(summary="Open a complaint case", request=ComplaintInSerializer, responses={201: ComplaintSerializer},

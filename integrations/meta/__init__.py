@@ -15,12 +15,14 @@ from integrations.meta.types import (
     SentMessage,
     Usage,
     WhatsAppEvent,
+    WhatsAppTemplate,
 )
 from integrations.meta.webhooks import parse_messenger, parse_whatsapp, verify_challenge, verify_signature
-from integrations.meta.whatsapp import WhatsAppClient, whatsapp_error
+from integrations.meta.whatsapp import NO_RETRY_CODES, WhatsAppClient, whatsapp_error
 
 __all__ = [
     "DEFAULT_PAGE_METRICS",
+    "NO_RETRY_CODES",
     "GRAPH_API_VERSION",
     "AdCampaign",
     "AdInsightRow",
@@ -33,6 +35,7 @@ __all__ = [
     "Usage",
     "WhatsAppClient",
     "WhatsAppEvent",
+    "WhatsAppTemplate",
     "appsecret_proof",
     "parse_messenger",
     "parse_usage",

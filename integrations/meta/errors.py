@@ -13,6 +13,18 @@ from integrations.errors import PermanentError, RateLimited, TransientError, Unr
 class _MetaReason:
     reason: str = "unknown"
     error_subcode: int | None = None
+    provider_code: int | str | None
+
+    @property
+    def code(self) -> int | None:
+        """Meta's numeric error code (``provider_code`` as an int), e.g. 131049; None when there is none.
+
+        Callers record it (a WhatsApp 131049 must be stored, not retried) without parsing messages.
+        """
+        try:
+            return int(self.provider_code) if self.provider_code is not None else None
+        except (TypeError, ValueError):
+            return None
 
 
 class MetaPermanentError(_MetaReason, PermanentError):
@@ -23,6 +35,17 @@ class MetaPermanentError(_MetaReason, PermanentError):
         super().__init__(message, status=status, provider_code=provider_code)
         self.reason = reason
         self.error_subcode = error_subcode
+
+
+class MetaInvalidArgument(MetaPermanentError, ValueError):
+    """A message the client refuses to build (too many buttons, empty title ...), before any HTTP call.
+
+    Both a ``PermanentError`` (a sender records it and moves on) and a ``ValueError`` (it is a bug or
+    bad input of the caller, not something Meta said).
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid_argument"):
+        super().__init__(message, reason=reason)
 
 
 class MetaUnreachable(_MetaReason, Unreachable):

@@ -23,12 +23,23 @@ import requests
 from integrations.errors import IntegrationError
 from integrations.http import DEFAULT_TIMEOUT
 from integrations.meta.base import DEFAULT_BASE_URL, DEFAULT_MAX_PAUSE, GraphBaseClient
-from integrations.meta.errors import MetaPermanentError, MetaTransientError, MetaUnreachable
+from integrations.meta.errors import (
+    MetaInvalidArgument,
+    MetaPermanentError,
+    MetaTransientError,
+    MetaUnreachable,
+)
+from integrations.meta.labels import fit_title
 from integrations.meta.types import SentMessage
 
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
 RETIRED_TAGS = frozenset({"ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE"})
 MAX_TEXT_LENGTH = 2000  # Send API limit for message.text (UTF-8 characters)
+# Quick replies (Send API reference, "Quick Replies"): at most 13, a title of 20 characters, a
+# payload of 1000.
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE = 20
+MAX_QUICK_REPLY_PAYLOAD = 1000
 
 # (code, subcode) -> (error type, reason). Codes from the Send API error reference.
 _SEND_ERRORS: dict[tuple[int, int | None], tuple[str, str]] = {
@@ -83,6 +94,38 @@ class MessengerClient(GraphBaseClient):
             raise MetaPermanentError("messenger: image_url must be an https URL", reason="invalid_argument")
         message = {"attachment": {"type": "image", "payload": {"url": image_url, "is_reusable": True}}}
         return self._send(psid, message, messaging_type=messaging_type, tag=tag)
+
+    def send_quick_replies(self, psid: str, text: str, replies: list[tuple[str, str]], *,
+                           messaging_type: str = "RESPONSE") -> SentMessage:
+        """Send ``text`` with quick-reply chips, given as ``(payload, title)``; at most 13.
+
+        A tap comes back as a message whose ``quick_reply.payload`` is the chip's payload
+        (``MessengerEvent.payload``) and whose text is its title. Titles over 20 characters are
+        shortened with "…"; more than 13 replies, an empty or duplicate payload or title, or a payload
+        over 1000 characters raise ``MetaInvalidArgument`` (a ``ValueError``) before any HTTP call.
+        """
+        if not text:
+            raise MetaPermanentError("messenger: empty text", reason="invalid_argument")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise MetaPermanentError(f"messenger: text longer than {MAX_TEXT_LENGTH} characters",
+                                     reason="text_too_long")
+        if not replies:
+            raise MetaInvalidArgument("messenger: at least one quick reply is required")
+        if len(replies) > MAX_QUICK_REPLIES:
+            raise MetaInvalidArgument(f"messenger: at most {MAX_QUICK_REPLIES} quick replies, got {len(replies)}")
+        chips = []
+        for payload, title in replies:
+            payload = str(payload or "").strip()
+            shown = fit_title(str(title or ""), MAX_QUICK_REPLY_TITLE)
+            if not payload or len(payload) > MAX_QUICK_REPLY_PAYLOAD:
+                raise MetaInvalidArgument(f"messenger: a quick-reply payload must have 1 to "
+                                          f"{MAX_QUICK_REPLY_PAYLOAD} characters")
+            if not shown:
+                raise MetaInvalidArgument(f"messenger: quick reply {payload!r} has an empty title")
+            chips.append({"content_type": "text", "title": shown, "payload": payload})
+        if len({c["payload"] for c in chips}) != len(chips) or len({c["title"] for c in chips}) != len(chips):
+            raise MetaInvalidArgument("messenger: quick-reply payloads and titles must be unique")
+        return self._send(psid, {"text": text, "quick_replies": chips}, messaging_type=messaging_type, tag=None)
 
     def _send(self, psid: str, message: Mapping[str, Any], *, messaging_type: str,
               tag: str | None) -> SentMessage:

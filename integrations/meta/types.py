@@ -120,13 +120,17 @@ class MessengerEvent:
     psid: str
     page_id: str
     timestamp: datetime
-    kind: str  # "message" | "referral" | "postback" | "read" | "other"
+    kind: str  # "message" | "referral" | "postback" | "delivery" | "read" | "other"
     text: str | None = None
     ref: str | None = None
     ad_id: str | None = None
     source: str | None = None
     is_ctm_ad: bool = False
-    payload: str | None = None  # postback payload or quick-reply payload
+    payload: str | None = None  # postback payload or quick-reply payload (``text`` keeps the shown title)
+    # Receipts: "delivery" lists the delivered ``mids`` (when Meta gives them); for both "delivery"
+    # and "read", every message the Page sent before ``watermark`` is delivered / read.
+    mids: tuple[str, ...] = ()
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +154,47 @@ class WhatsAppEvent:
     message_id: str | None = None  # the wamid itself
     status: str | None = None  # sent | delivered | read | failed (status events)
     error_codes: tuple[int, ...] = ()  # status errors, e.g. 131047 outside the 24h window
+    # The id of a tapped interactive reply (button_reply / list_reply) or the payload of a template
+    # quick-reply button; ``text`` then holds the title the person saw.
+    reply_id: str | None = None
+    # Status events: Meta's per-message pricing (``pricing``) and the conversation it belongs to.
+    pricing_category: str | None = None  # marketing | utility | authentication | service ...
+    billable: bool | None = None  # whether Meta charges for this message
+    pricing_model: str | None = None  # "PMP" (per-message pricing, since July 2025) or legacy "CBP"
+    conversation_id: str | None = None
+    error_title: str | None = None  # title of the first status error, e.g. for 131049
+    pricing_type: str | None = None  # regular | free_customer_service | free_entry_point
+    reply_to: str | None = None  # wamid of the business message an inbound message answers (context.id)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppTemplate:
+    """One message template of a WhatsApp Business Account, as ``GET /{waba_id}/message_templates`` lists it.
+
+    ``status`` is Meta's (``APPROVED``, ``PAUSED``, ``REJECTED``, ``PENDING``, ``DISABLED`` ...);
+    only an approved template can be sent. ``components`` are Meta's dicts, untouched.
+    ``body_parameter_count`` is the number of distinct ``{{n}}`` placeholders in the BODY text:
+    a send must fill exactly that many body parameters or Meta answers 132000.
+    """
+
+    id: str
+    name: str
+    language: str
+    category: str
+    status: str
+    components: tuple[dict[str, Any], ...]
+    body_parameter_count: int
+    parameter_format: str = "POSITIONAL"  # or "NAMED" ({{first_name}} placeholders)
+
+    @property
+    def is_approved(self) -> bool:
+        """True when Meta lets this template be sent."""
+        return self.status.upper() == "APPROVED"
+
+    @property
+    def body_text(self) -> str:
+        """The BODY component text with its placeholders, or "" when the template has no body."""
+        for component in self.components:
+            if str(component.get("type", "")).upper() == "BODY":
+                return str(component.get("text") or "")
+        return ""

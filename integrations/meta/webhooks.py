@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from integrations.meta.types import MessengerEvent, WhatsAppEvent
@@ -55,15 +56,33 @@ def verify_challenge(params: Mapping[str, Any], verify_token: str) -> str | None
     return challenge
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A seconds value above this is beyond the year 5138: it can only be milliseconds.
+_MILLISECONDS_FROM = 10**11
+
+
 def _timestamp(value: Any) -> datetime:
-    """Meta timestamps: milliseconds (Messenger) or seconds (WhatsApp, some postbacks), int or string."""
+    """Meta timestamps as aware UTC datetimes: epoch milliseconds (Messenger) or seconds (WhatsApp).
+
+    Int or numeric string. The unit is told by the size (some Messenger postbacks carry seconds), and
+    the arithmetic stays in integers so that 1767261600123 ms is exactly 10:00:00.123 UTC, not a
+    float's 10:00:00.122999. An absent or malformed value reads as the epoch.
+    """
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return datetime.fromtimestamp(0, tz=UTC)
-    if number > 1e11:  # beyond year 5138 in seconds: it is milliseconds
-        number /= 1000.0
-    return datetime.fromtimestamp(number, tz=UTC)
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return _EPOCH
+    if not number.is_finite() or number < 0:
+        return _EPOCH
+    millis = int(number) if number > _MILLISECONDS_FROM else int(number * 1000)
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        return _EPOCH
+
+
+def _optional_timestamp(value: Any) -> datetime | None:
+    return None if value is None or value == "" else _timestamp(value)
 
 
 def _stable_id(*parts: Any) -> str:
@@ -94,6 +113,8 @@ def _messenger_event(item: Mapping[str, Any], page_id: str) -> MessengerEvent:
 
     text: str | None = None
     payload: str | None = None
+    mids: tuple[str, ...] = ()
+    watermark: datetime | None = None
     if message is not None and message.get("is_echo"):
         # An echo is our own outbound message reflected back: the Page is the sender.
         kind = "other"
@@ -110,19 +131,26 @@ def _messenger_event(item: Mapping[str, Any], page_id: str) -> MessengerEvent:
         event_id = str(postback.get("mid") or _stable_id(kind, psid, raw_ts, postback.get("payload"), ref))
         text = _str_or_none(postback.get("title"))
         payload = _str_or_none(postback.get("payload"))
+    elif isinstance(item.get("delivery"), dict) or isinstance(item.get("read"), dict):
+        # Receipts: "every message the Page sent before ``watermark`` was delivered / read".
+        # A delivery receipt may come without a top-level timestamp; the watermark is then its time.
+        kind = "delivery" if isinstance(item.get("delivery"), dict) else "read"
+        receipt = item[kind]
+        mids = tuple(str(m) for m in receipt.get("mids") or [] if m)
+        watermark = _optional_timestamp(receipt.get("watermark"))
+        if raw_ts is None:
+            raw_ts = receipt.get("watermark")
+        event_id = _stable_id(kind, psid, receipt.get("watermark") or raw_ts, *mids)
     elif referral:
         kind = "referral"
         event_id = _stable_id(kind, psid, raw_ts, ref)
-    elif isinstance(item.get("read"), dict):
-        kind = "read"
-        event_id = _stable_id(kind, psid, item["read"].get("watermark") or raw_ts)
     else:
         kind = "other"
         event_id = _stable_id(kind, psid, raw_ts, sorted(item.keys()))
     return MessengerEvent(
         event_id=event_id, psid=psid, page_id=recipient_page, timestamp=_timestamp(raw_ts), kind=kind,
         text=text, ref=ref, ad_id=_str_or_none(referral.get("ad_id")), source=source,
-        is_ctm_ad=(source or "").upper() == "ADS", payload=payload,
+        is_ctm_ad=(source or "").upper() == "ADS", payload=payload, mids=mids, watermark=watermark,
     )
 
 
@@ -130,7 +158,9 @@ def parse_messenger(payload: Mapping[str, Any]) -> list[MessengerEvent]:
     """Flatten a Messenger webhook (``object == "page"``) into events, in delivery order.
 
     Reads ``entry[].messaging[]`` and ``entry[].standby[]`` (messages seen while another app owns the
-    thread). Anything else yields nothing; a malformed item yields kind ``"other"`` instead of raising,
+    thread). A tapped quick reply is a ``"message"`` whose ``payload`` is the chip's payload and whose
+    ``text`` is its title; ``message_deliveries`` and ``message_reads`` become ``"delivery"`` and
+    ``"read"`` events with ``mids`` and ``watermark``. Timestamps are Meta's (epoch ms), in UTC. Anything else yields nothing; a malformed item yields kind ``"other"`` instead of raising,
     so one odd event never makes Meta redeliver the whole batch.
     """
     if not isinstance(payload, Mapping) or payload.get("object") != "page":
@@ -158,21 +188,75 @@ def _message_text(message: Mapping[str, Any]) -> str | None:
     if kind == "button":
         return _str_or_none((message.get("button") or {}).get("text"))
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        return _str_or_none(reply.get("title"))
+        return _str_or_none(_interactive_reply(message).get("title"))
     for media in ("image", "video", "document"):
         if kind == media:
             return _str_or_none((message.get(media) or {}).get("caption"))
     return None
 
 
+def _interactive_reply(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    interactive = message.get("interactive")
+    if not isinstance(interactive, dict):
+        return {}
+    reply = interactive.get("button_reply") or interactive.get("list_reply")
+    return reply if isinstance(reply, dict) else {}
+
+
+def _reply_id(message: Mapping[str, Any]) -> str | None:
+    """The stable id behind a tap: ``interactive`` button/list reply id, or a template button's payload."""
+    if message.get("type") == "interactive":
+        return _str_or_none(_interactive_reply(message).get("id"))
+    if message.get("type") == "button" and isinstance(message.get("button"), dict):
+        return _str_or_none(message["button"].get("payload"))
+    return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _error_codes(errors: Any) -> tuple[int, ...]:
+    return tuple(int(e["code"]) for e in errors or [] if isinstance(e, dict) and str(e.get("code", "")).isdigit())
+
+
+def _status_event(status: Mapping[str, Any], phone_number_id: str) -> WhatsAppEvent:
+    wamid = str(status.get("id") or "")
+    state = str(status.get("status") or "")
+    recipient = str(status.get("recipient_id") or "")
+    errors = _list(status.get("errors"))
+    first_error = next((e for e in errors if isinstance(e, dict)), {})
+    pricing = _dict(status.get("pricing"))
+    conversation = _dict(status.get("conversation"))
+    billable = pricing.get("billable")
+    return WhatsAppEvent(
+        event_id=f"{wamid}:{state}", phone_e164=f"+{recipient}" if recipient else "",
+        profile_name=None, phone_number_id=phone_number_id,
+        timestamp=_timestamp(status.get("timestamp")), kind="status", message_id=wamid,
+        status=state, error_codes=_error_codes(errors),
+        pricing_category=_str_or_none(pricing.get("category")),
+        billable=billable if isinstance(billable, bool) else None,
+        pricing_model=_str_or_none(pricing.get("pricing_model")),
+        pricing_type=_str_or_none(pricing.get("type")),
+        conversation_id=_str_or_none(conversation.get("id")),
+        error_title=_str_or_none(first_error.get("title") or first_error.get("message")),
+    )
+
+
 def parse_whatsapp(payload: Mapping[str, Any]) -> list[WhatsAppEvent]:
     """Flatten a WhatsApp Cloud API webhook (``object == "whatsapp_business_account"``) into events.
 
     Inbound messages (``value.messages[]``) become kind ``"message"``, with the click-to-WhatsApp
-    ad ``referral`` (``source_id`` = ad id, ``source_type`` ``"ad"``, ``ctwa_clid`` ...) when present.
-    Delivery reports (``value.statuses[]``) become kind ``"status"``, with Meta's error codes.
+    ad ``referral`` (``source_id`` = ad id, ``source_type`` ``"ad"``, ``ctwa_clid`` ...) when present,
+    and for a tapped reply button or list row (``interactive`` ``button_reply`` / ``list_reply``, or a
+    template's quick-reply ``button``) its id in ``reply_id`` and its title in ``text``.
+    Delivery reports (``value.statuses[]``) become kind ``"status"``, with Meta's error codes and the
+    title of the first error, the per-message ``pricing`` (category, billable, model, type) and the
+    conversation id. Every ``timestamp`` is Meta's: when the person wrote, when the status happened.
     """
     if not isinstance(payload, Mapping) or payload.get("object") != "whatsapp_business_account":
         return []
@@ -193,26 +277,18 @@ def parse_whatsapp(payload: Mapping[str, Any]) -> list[WhatsAppEvent]:
                 kept = ({k: referral[k] for k in _CTWA_REFERRAL_KEYS if k in referral}
                         if isinstance(referral, dict) else None)
                 wamid = str(message.get("id") or "")
+                context = message.get("context")
                 events.append(WhatsAppEvent(
                     event_id=wamid, phone_e164=f"+{wa_id}" if wa_id else "", profile_name=names.get(wa_id),
                     phone_number_id=phone_number_id, timestamp=_timestamp(message.get("timestamp")),
                     kind="message" if message.get("type") != "unsupported" else "other",
                     text=_message_text(message), referral=kept,
                     is_ctwa_ad=kept is not None and str(kept.get("source_type", "")).lower() == "ad",
-                    message_id=wamid,
+                    message_id=wamid, reply_id=_reply_id(message),
+                    reply_to=_str_or_none(context.get("id")) if isinstance(context, dict) else None,
+                    error_codes=_error_codes(message.get("errors")),
                 ))
             for status in value.get("statuses") or []:
-                if not isinstance(status, dict):
-                    continue
-                wamid = str(status.get("id") or "")
-                state = str(status.get("status") or "")
-                recipient = str(status.get("recipient_id") or "")
-                codes = tuple(int(e["code"]) for e in status.get("errors") or []
-                              if isinstance(e, dict) and str(e.get("code", "")).isdigit())
-                events.append(WhatsAppEvent(
-                    event_id=f"{wamid}:{state}", phone_e164=f"+{recipient}" if recipient else "",
-                    profile_name=None, phone_number_id=phone_number_id,
-                    timestamp=_timestamp(status.get("timestamp")), kind="status", message_id=wamid,
-                    status=state, error_codes=codes,
-                ))
+                if isinstance(status, dict):
+                    events.append(_status_event(status, phone_number_id))
     return events

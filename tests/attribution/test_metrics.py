@@ -44,10 +44,12 @@ def test_rfm_groups():
 def test_ltv_is_aov_times_orders_per_year_times_lifetime():
     now = datetime(2026, 11, 25, tzinfo=UTC)
     year_ago = now - timedelta(days=365)
-    # One customer: 4 orders of 10,000 over the last year (first a year ago, last today).
+    # One customer: 4 orders of 10,000 over the last year (first a year ago, last today), still buying.
     value = metrics.ltv([metrics.CustomerValue(1, year_ago, now, 4, 40_000, 16_000)], now)
-    # AOV 10,000 x (4 orders / 0.9993 customer-years) x 0.9993 years = 40,000; margin rate 0.4.
+    # Customer-years (365 + 180 days) / 365.25 = 1.4921: 4 / 1.4921 = 2.6807 orders a year. Nobody is lost
+    # yet, so the lifetime is the 3-year ceiling: 10,000 x 2.6807 x 3 = 80,422; margin rate 0.4.
     assert value.average_order_value_xaf == 10_000
-    assert value.ltv_xaf == 40_000
-    assert value.margin_ltv_xaf == 16_000
+    assert (value.lifetime_years, value.lifetime_bound) == (3.0, "ceiling")
+    assert value.ltv_xaf == 80_422
+    assert value.margin_ltv_xaf == 32_169
     assert metrics.ltv([], now).ltv_xaf is None

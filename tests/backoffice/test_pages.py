@@ -133,6 +133,25 @@ def test_the_customer_card_shows_orders_notes_and_timeline(office, customer, cof
         assert text in page
 
 
+def test_the_customer_card_tells_the_history_in_french(office, customer, coffret):
+    from api.campaigns.enums import TouchpointKind
+    from api.campaigns.services import touchpoint_record
+    from api.contacts.enums import Channel
+    from api.contacts.services import consent_grant
+
+    consent_grant(contact_id=customer.pk, channel=Channel.WHATSAPP, how="salon de Douala")
+    touchpoint_record(contact_id=customer.pk, channel=Channel.WHATSAPP, kind=TouchpointKind.INBOUND_MESSAGE,
+                      provider_event_id="wa:card-1")
+    order = order_create(contact_id=customer.pk, lines=[{"gift_box_id": coffret.pk, "quantity": 1}])
+    order_status_change(order_id=order.pk, status=OrderStatus.CONFIRMED)
+    page = office.get(reverse("backoffice:contact-detail", args=[customer.pk])).content.decode()
+    for text in (f"Commande {order.number} : 10\u202f000\u00a0FCFA", f"Commande {order.number} : En attente → Confirmée",
+                 "Accepte les messages sur WhatsApp (salon de Douala)", "Nous a écrit (WhatsApp)", "Fiche créée"):
+        assert text in page, text
+    for english in (f"Order {order.number}", "Consent granted", "Inbound message on", "Contact created"):
+        assert english not in page, english
+
+
 def test_an_order_taken_for_a_new_customer_with_a_coupon(office, coffret, coupon):
     response = office.post(reverse("backoffice:order-create"), {
         "customer_phone": "699 12 34 56", "customer_name": "Awa Fotso", "item_0": f"box:{coffret.pk}",
@@ -152,7 +171,7 @@ def test_an_order_refused_by_the_service_shows_its_error_and_creates_nothing(off
         "contact_id": str(customer.pk), "item_0": f"box:{coffret.pk}", "quantity_0": "1", "delivery_fee_xaf": "-5",
         "payment_method": "cash"})
     assert response.status_code == 400
-    assert "Must be zero or more." in response.content.decode()
+    assert "Doit être zéro ou plus." in response.content.decode()
     assert not order_list().exists()
 
 
@@ -183,7 +202,7 @@ def test_payment_refund_and_their_errors(office, customer, coffret):
     url = reverse("backoffice:order-detail", args=[order.pk])
     too_much = office.post(url, {"action": "payment", "amount_xaf": "99999", "method": "orange_money"})
     assert too_much.status_code == 400
-    assert "11500" in too_much.content.decode()
+    assert f"Il ne reste que 11\u202f500 FCFA à payer sur la commande {order.number}." in too_much.content.decode()
     office.post(url, {"action": "payment", "amount_xaf": "11500", "method": "orange_money",
                       "provider_reference": "MP2612.1234.A"})
     assert order_get(order_id=order.pk).paid_xaf == 11_500

@@ -43,8 +43,8 @@ def test_merge_moves_identities_notes_tags_consents_and_registered_rows(loyalty_
     assert contact_can_receive(target.pk, "email") == (True, "ok")
     assert source.merged_into_id == target.pk
     assert source.email is None
-    # the source's phone was kept aside in a note: nothing is lost
-    assert ContactNote.objects.filter(contact=target, text__contains="+237677001122").exists()
+    # the source's phone became an identity of the target (no longer a note): nothing is lost
+    assert contact_upsert(phone="677001122").contact.pk == target.pk
     assert ContactMerge.objects.get().source_snapshot["email"] == "mireille@example.cm"
     events, _ = contact_timeline(contact_id=target.pk)
     assert "merged" in [e.kind for e in events]

@@ -13,8 +13,17 @@ What it serves, under the pinned version path (``/v26.0``), shaped like Graph:
   ``async_polls - 1`` polls, then "Job Completed"), ``GET <report_run_id>/insights`` (paged).
 - ``GET <page_id>/insights?metric=..&since&until&period=day`` with Meta's time-window ``paging``
   (``previous``/``next`` move the window; they are not "more rows").
-- ``POST me/messages`` (Messenger) and ``POST <phone_number_id>/messages`` (WhatsApp); sends are
-  recorded in ``fake.sent``.
+- ``POST me/messages`` (Messenger: text, attachment, ``quick_replies`` <= 13 with titles <= 20) and
+  ``POST <phone_number_id>/messages`` (WhatsApp; ``tests.fakes.whatsapp_server`` is the full Cloud API
+  fake); sends are recorded in ``fake.sent``.
+
+Messenger webhooks, signed ``X-Hub-Signature-256`` with ``webhook_secret`` (default ``app_secret``)
+and posted to ``webhook_target`` (a URL, or a callable taking the raw body and headers), on the
+test's schedule: ``post_receipts(upto="delivery" | "read")`` posts the delivery (``mids`` +
+``watermark``) and read (``watermark``) events of the messages sent through ``me/messages``, one
+webhook per person and step; ``auto_receipts`` posts them right after each send's answer (for
+live-server runs). ``post_inbound_message`` (text, or a tapped quick reply with its payload) and
+``post_postback`` are the person writing to the Page, with their own ``timestamp`` (``at``).
 
 Rate limits: every response carries ``X-App-Usage`` and ``X-Business-Use-Case-Usage`` (and
 ``X-Ad-Account-Usage`` on ad-account paths) whose percentages are the share of ``budget`` used in
@@ -37,15 +46,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from integrations.meta.base import GRAPH_API_VERSION
 from integrations.meta.types import AdCampaign, AdInsightRow, PageMetricDay
+from tests.fakes.loopback import LoopbackServer, PostedWebhook, Reply, SignedWebhooks, WebhookTarget
 
 ZERO_DECIMAL_CURRENCIES = frozenset({"XAF", "XOF", "JPY", "KRW", "CLP", "VND"})
 SUPPORTED_PAGE_METRICS = ("page_follows", "page_media_view", "page_post_engagements",
@@ -59,6 +68,10 @@ THROTTLE_MESSAGES = {
     80004: "(#80004) There have been too many calls to this ad-account. Wait a bit and try again.",
 }
 BUSINESS_ID = "1029384756"
+PAGE_ID = "682498302938465"
+RECEIPT_STEPS = ("delivery", "read")
+# Send API quick-reply limits: at most 13, title up to 20 characters, payload up to 1000.
+MAX_QUICK_REPLIES, MAX_QUICK_REPLY_TITLE, MAX_QUICK_REPLY_PAYLOAD = 13, 20, 1000
 
 
 @dataclass
@@ -77,11 +90,7 @@ class _Report:
     final_status: str = "Job Completed"
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+_Reply = Reply  # the shared reply type of tests.fakes.loopback
 
 
 def _cursor(offset: int) -> str:
@@ -118,14 +127,20 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
-class FakeGraph:
+class FakeGraph(LoopbackServer):
     """The fake server; use as a context manager, then read ``base_url``."""
+
+    thread_name = "fake-graph"
 
     def __init__(self, *, access_token: str = "tok", app_secret: str | None = None,
                  campaigns: int | Sequence[Mapping[str, str]] = 3, days: int = 14,
                  start: date = date(2026, 1, 1), currency: str = "XAF", page_size_max: int = 100,
                  async_polls: int = 2, budget: int = 600, window_seconds: float = 60.0,
-                 enforce_budget: bool = True, clock: Callable[[], float] = time.monotonic):
+                 enforce_budget: bool = True, clock: Callable[[], float] = time.monotonic,
+                 page_id: str = PAGE_ID, webhook_secret: str | None = None,
+                 webhook_target: WebhookTarget | None = None, auto_receipts: str | None = None,
+                 wall_clock: Callable[[], float] = time.time):
+        super().__init__()
         self.access_token = access_token
         self.app_secret = app_secret
         if isinstance(campaigns, int):
@@ -155,30 +170,18 @@ class FakeGraph:
         self._injected: list[_Injected] = []
         self._next_report_status: str | None = None
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
-
-    # -- lifecycle --------------------------------------------------------------------------------
+        # Messenger webhooks: Meta signs them with the app secret.
+        self.page_id = page_id
+        self.auto_receipts = auto_receipts
+        self.wall_clock = wall_clock
+        self._hooks = SignedWebhooks(webhook_secret or app_secret, webhook_target)
+        self._receipts: dict[str, list[str]] = {}  # mid -> receipt steps already posted
+        self._inbound_count = 0
+        self.auto_errors: list[str] = []
 
     def __enter__(self) -> FakeGraph:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-graph", daemon=True)
-        self._thread.start()
-        self.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        self._serve()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     # -- test controls ----------------------------------------------------------------------------
 
@@ -204,6 +207,96 @@ class FakeGraph:
             self._injected.append(_Injected(http_status, _graph_error(
                 THROTTLE_MESSAGES.get(code, f"(#{code}) Rate limited"), code, subcode=subcode, transient=True),
                 estimated_minutes=estimated_time_to_regain_access, path_contains=path_contains))
+
+    # -- Messenger webhooks -------------------------------------------------------------------------
+
+    @property
+    def webhook_target(self) -> WebhookTarget | None:
+        """Where Messenger webhooks go: a URL or a callable ``(raw_body, headers) -> status``."""
+        return self._hooks.target
+
+    @webhook_target.setter
+    def webhook_target(self, value: WebhookTarget | None) -> None:
+        self._hooks.target = value
+
+    @property
+    def webhooks(self) -> list[PostedWebhook]:
+        """Every Messenger webhook posted so far, oldest first."""
+        return self._hooks.posted
+
+    def post_receipts(self, upto: str = "read", *, mids: Sequence[str] | None = None, psid: str | None = None,
+                      at: datetime | float | None = None) -> list[PostedWebhook]:
+        """Post Messenger receipts for messages sent through ``me/messages`` that have not had them yet.
+
+        ``upto="delivery"`` posts a delivery event per person (the ``mids`` delivered and a
+        ``watermark``); ``"read"`` also posts a read event per person (``watermark`` only, as Meta
+        does: everything sent before it was read). ``at`` is the event time (default: wall clock).
+        Only the messages in ``mids`` / to ``psid`` when given.
+        """
+        if upto not in RECEIPT_STEPS:
+            raise ValueError(f"upto must be one of {RECEIPT_STEPS}")
+        millis = _epoch_ms(at, self.wall_clock)
+        wanted = set(mids) if mids is not None else None
+        batches: dict[tuple[str, str], list[str]] = {}
+        with self._lock:
+            for sent in self.sent:
+                if sent["channel"] != "messenger":
+                    continue
+                mid, to = sent["message_id"], sent["to"]
+                if (wanted is not None and mid not in wanted) or (psid is not None and to != psid):
+                    continue
+                done = self._receipts.setdefault(mid, [])
+                for step in RECEIPT_STEPS[:RECEIPT_STEPS.index(upto) + 1]:
+                    if step not in done:
+                        done.append(step)
+                        batches.setdefault((to, step), []).append(mid)
+        posted = []
+        for (to, step), step_mids in sorted(batches.items(), key=lambda kv: RECEIPT_STEPS.index(kv[0][1])):
+            event: dict[str, Any] = {"sender": {"id": to}, "recipient": {"id": self.page_id}}
+            if step == "delivery":  # Meta's delivery events carry no top-level timestamp
+                event["delivery"] = {"mids": step_mids, "watermark": millis}
+            else:
+                event["timestamp"] = millis
+                event["read"] = {"watermark": millis}
+            posted.append(self._hooks.post(self._page_envelope(event, millis), event_id=f"{step}:{to}:{millis}"))
+        return posted
+
+    def post_inbound_message(self, psid: str, text: str, *, quick_reply_payload: str | None = None,
+                             at: datetime | float | None = None,
+                             referral: Mapping[str, Any] | None = None) -> PostedWebhook:
+        """The person ``psid`` writes ``text`` to the Page, or taps a quick reply (its title as ``text``)."""
+        millis = _epoch_ms(at, self.wall_clock)
+        with self._lock:
+            self._inbound_count += 1
+            mid = f"m_in_{self._inbound_count:018d}"
+        message: dict[str, Any] = {"mid": mid, "text": text}
+        if quick_reply_payload is not None:
+            message["quick_reply"] = {"payload": quick_reply_payload}
+        if referral is not None:
+            message["referral"] = dict(referral)
+        event = {"sender": {"id": psid}, "recipient": {"id": self.page_id}, "timestamp": millis, "message": message}
+        return self._hooks.post(self._page_envelope(event, millis), event_id=mid)
+
+    def post_postback(self, psid: str, payload: str, title: str, *,
+                      at: datetime | float | None = None) -> PostedWebhook:
+        """The person ``psid`` taps a postback button (e.g. "Get Started")."""
+        millis = _epoch_ms(at, self.wall_clock)
+        with self._lock:
+            self._inbound_count += 1
+            mid = f"m_pb_{self._inbound_count:018d}"
+        event = {"sender": {"id": psid}, "recipient": {"id": self.page_id}, "timestamp": millis,
+                 "postback": {"mid": mid, "title": title, "payload": payload}}
+        return self._hooks.post(self._page_envelope(event, millis), event_id=mid)
+
+    def _page_envelope(self, event: dict[str, Any], millis: int) -> dict[str, Any]:
+        return {"object": "page", "entry": [{"id": self.page_id, "time": millis, "messaging": [event]}]}
+
+    def _auto_receipts(self, upto: str, mid: str) -> None:
+        try:
+            self.post_receipts(upto, mids=[mid])
+        except Exception as exc:  # noqa: BLE001 - a receiver failure must not kill the handler thread
+            with self._lock:
+                self.auto_errors.append(repr(exc))  # a test asserts this stays empty
 
     def fail_next_report(self, status: str = "Job Failed") -> None:
         """Make the next async report run end in ``status`` ("Job Failed" or "Job Skipped")."""
@@ -465,10 +558,18 @@ class FakeGraph:
             return _Reply(400, _graph_error("(#100) The parameter recipient is required", 100))
         if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
             return _Reply(400, _graph_error("(#100) Invalid messaging_type", 100))
+        refused = _check_quick_replies((body.get("message") or {}).get("quick_replies"))
+        if refused:
+            return _Reply(400, _graph_error(f"(#100) {refused}", 100))
         psid = str(body["recipient"]["id"])
         message_id = f"m_{len(self.sent) + 1:020d}"
-        self.sent.append({"channel": "messenger", "to": psid, "body": body, "message_id": message_id})
-        return _Reply(200, {"recipient_id": psid, "message_id": message_id})
+        self.sent.append({"channel": "messenger", "to": psid, "body": body, "message_id": message_id,
+                          "time": self.wall_clock()})
+        reply = _Reply(200, {"recipient_id": psid, "message_id": message_id})
+        if self.auto_receipts:
+            upto = self.auto_receipts
+            reply.after = lambda: self._auto_receipts(upto, message_id)
+        return reply
 
     def _whatsapp_send(self, phone_number_id: str, body: Any) -> _Reply:
         if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
@@ -483,33 +584,29 @@ class FakeGraph:
                             "messages": [{"id": wamid}]})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10  # an idle keep-alive connection is closed after this many seconds
-    # Headers and body leave in one segment: written separately, Nagle plus delayed ACK cost ~40 ms
-    # per request on loopback, which would dominate the benchmark.
-    wbufsize = -1
-    disable_nagle_algorithm = True
+def _epoch_ms(at: datetime | float | None, default: Callable[[], float]) -> int:
+    """Messenger times are epoch milliseconds."""
+    if at is None:
+        return int(default() * 1000)
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise ValueError("at must be an aware datetime")
+        return int(at.timestamp() * 1000)
+    return int(at * 1000)
 
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        fake: FakeGraph = self.server.fake  # type: ignore[attr-defined]
-        reply = fake.handle(method, self.path, self.headers, body)
-        payload = json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        self._serve("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counters, not logs
-        pass
+def _check_quick_replies(replies: Any) -> str | None:
+    """What Meta would refuse in ``message.quick_replies``, or None when they are fine."""
+    if replies is None:
+        return None
+    if not isinstance(replies, list) or not 1 <= len(replies) <= MAX_QUICK_REPLIES:
+        return f"param message[quick_replies] must have 1 to {MAX_QUICK_REPLIES} elements"
+    for reply in replies:
+        if not isinstance(reply, dict) or reply.get("content_type") != "text":
+            return "param message[quick_replies][content_type] must be text"
+        title, payload = str(reply.get("title") or ""), str(reply.get("payload") or "")
+        if not title or len(title) > MAX_QUICK_REPLY_TITLE:
+            return f"param message[quick_replies][title] must have 1 to {MAX_QUICK_REPLY_TITLE} characters"
+        if not payload or len(payload) > MAX_QUICK_REPLY_PAYLOAD:
+            return f"param message[quick_replies][payload] must have 1 to {MAX_QUICK_REPLY_PAYLOAD} characters"
+    return None

@@ -6,6 +6,7 @@ targeted inputs (tools/schemathesis/targeted_inputs.py). No server: the live run
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,6 +104,8 @@ class TestTargetedInputs:
                   if parameter["in"] == "query" and parameter.get("schema", {}).get("format") in ("date", "date-time")}
         assert len(wanted) >= 20  # the spec still has its filters
         cases = [case for case in targeted_inputs.date_cases(SPEC) if case.group == "query"]
+        # A path's own parameters are sent filled in (``/conversations/1/messages``).
+        wanted = {(re.sub(r"\{[^}]+\}", "1", path), name) for path, name in wanted}
         sent = {(case.path.split("?")[0], case.path.split("?")[1].split("=")[0]) for case in cases}
         assert wanted <= sent
         assert any("2026-02-30" in case.path for case in cases)

@@ -68,3 +68,45 @@ def marketing(contact: Any, text: str = "Bonjour {first_name}", key: str | None 
     kwargs.setdefault("channel", "telegram")
     return outbound_enqueue(idempotency_key=key or f"test:{contact.pk}:{text}", recipient=contact_recipient(
         contact, kwargs["channel"]), text=text, contact_id=contact.pk, **kwargs)
+
+
+# --- the fake providers of the inbound pipeline tests (tests/nurture/meta_helpers.py) --------------------
+
+
+@pytest.fixture
+def staff_chat(settings) -> Iterator[FakeTelegram]:
+    """The Telegram Bot API without rate limits (staff copies go to the staff chat on Telegram whatever the
+    channel), and the Meta app secret the fakes sign their webhooks with."""
+    from tests.nurture.meta_helpers import APP_SECRET
+
+    with FakeTelegram(token=TOKEN, global_rate=None, per_chat_rate=None) as fake:
+        settings.TELEGRAM_BOT_TOKEN = TOKEN
+        settings.TELEGRAM_API_BASE_URL = fake.base_url
+        settings.META_APP_SECRET = APP_SECRET
+        yield fake
+
+
+@pytest.fixture
+def whatsapp(settings, api_client, staff_chat) -> Iterator[Any]:
+    """The fake WhatsApp Cloud API, posting its signed webhooks to the app's Meta webhook URL."""
+    from tests.fakes.whatsapp_server import FakeWhatsApp
+    from tests.nurture.meta_helpers import APP_SECRET, meta_target
+
+    with FakeWhatsApp(app_secret=APP_SECRET, webhook_target=meta_target(api_client)) as fake:
+        settings.WHATSAPP_ACCESS_TOKEN = fake.access_token
+        settings.WHATSAPP_PHONE_NUMBER_ID = fake.phone_number_id
+        settings.META_GRAPH_BASE_URL = fake.base_url
+        yield fake
+
+
+@pytest.fixture
+def messenger(settings, api_client, staff_chat) -> Iterator[Any]:
+    """The fake Graph API (Messenger Send API), posting the Page's signed webhooks to the app."""
+    from tests.fakes.graph_server import FakeGraph
+    from tests.nurture.meta_helpers import APP_SECRET, meta_target
+
+    with FakeGraph(access_token="page-token", app_secret=APP_SECRET, webhook_target=meta_target(api_client),
+                   enforce_budget=False) as fake:
+        settings.META_PAGE_ACCESS_TOKEN = "page-token"
+        settings.META_GRAPH_BASE_URL = fake.base_url
+        yield fake

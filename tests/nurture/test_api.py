@@ -62,7 +62,8 @@ def test_a_broadcast_shows_its_progress_and_can_be_cancelled(staff_client):
     assert response.json()["state"] == "scheduled"
     broadcasts_start_due()
     detail = staff_client.get(f"/api/v1/nurture/broadcasts/{broadcast_id}").json()
-    assert detail["progress"] == {"total": 3, "sent": 0, "skipped": 0, "failed": 0, "cancelled": 0, "pending": 3}
+    assert detail["progress"] == {"total": 3, "sent": 0, "skipped": 0, "failed": 0, "cancelled": 0, "pending": 3,
+                                  "delivered": 0, "read": 0, "failed_reasons": {}, "skipped_reasons": {}}
     cancelled = staff_client.post(f"/api/v1/nurture/broadcasts/{broadcast_id}/cancel").json()
     assert cancelled["state"] == "cancelled"
     assert cancelled["progress"]["cancelled"] == 3

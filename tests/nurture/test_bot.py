@@ -7,9 +7,10 @@ from django.core.management import call_command
 
 from api.campaigns.models import Touchpoint
 from api.contacts.models import Consent, Contact
+from api.contacts.selectors import contact_can_receive
 from api.nurture.enums import Purpose
 from api.nurture.models import Cursor, NurtureProfile, OutboundMessage, TelegramUpdate
-from api.nurture.services import SOURCE_QUESTION, STOP_CONFIRM, STOP_OFFER, sequence_create
+from api.nurture.services import MONTHLY_CONFIRM, SOURCE_QUESTION, STOP_CONFIRM, sequence_create
 from tests.fakes.telegram_server import callback_update, message_update, my_chat_member_update
 from tests.nurture.conftest import SECRET, STAFF_CHAT, dispatch, make_contact, marketing
 
@@ -92,11 +93,11 @@ def test_start_with_a_campaign_code_against_the_fake_bot_api(api_client, fake_te
     assert "FB-NOEL" in staff[0]
     _assert_touchpoint(contact, "bot_start", "FB-NOEL")
 
-    # The answer to "Comment nous avez-vous connus ?" sets the self-reported source.
+    # The answer to "Comment nous avez-vous connus ?" sets the self-reported source, as its stable key.
     with django_capture_on_commit_callbacks(execute=True):
         assert post_update(api_client, callback_update(CHAT, "src:facebook", update_id=11)).status_code == 200
     contact.refresh_from_db()
-    assert contact.self_reported_source == "Facebook"
+    assert contact.self_reported_source == "facebook"
     _assert_touchpoint(contact, "self_reported_source")
     dispatch_until_idle()
     assert "Merci ! 🙏" in texts_to(fake_telegram, CHAT)
@@ -123,48 +124,78 @@ def _assert_touchpoint(contact, kind, code=None):
         assert campaign_code == code or (touch.details or {}).get("unknown_code") == code
 
 
-def test_stop_first_offers_monthly_then_honours_a_full_stop(api_client, fake_telegram):
+def test_stop_stops_marketing_at_once_and_offers_monthly_as_a_way_back(api_client, fake_telegram):
     contact = make_contact(CHAT)
     queued = marketing(contact, "Promo")
+    assert contact_can_receive(contact.pk, "telegram") == (True, "ok")
+
     post_update(api_client, message_update(CHAT, "STOP", update_id=20))
-    dispatch_until_idle()
+
+    # At once, before any dispatcher runs: consent gone, the queued promotion cancelled.
+    assert contact_can_receive(contact.pk, "telegram") == (False, "consent_revoked")
     queued.refresh_from_db()
-    assert queued.state == "skipped"
-    assert queued.reason == "stop_requested"
-    offer = next(m for m in fake_telegram.messages_to(CHAT) if m.text == STOP_OFFER)
-    choices = [b["callback_data"] for row in offer.reply_markup["inline_keyboard"] for b in row]
-    assert choices == ["freq:monthly", "stop:all"]
-
-    marketing(contact, "Another promo")
-    post_update(api_client, callback_update(CHAT, "stop:all", update_id=21))
+    assert (queued.state, queued.reason) == ("cancelled", "opted_out")
+    marketing(contact, "Another promo")  # queued later by a sequence or a broadcast: skipped at send time
     dispatch_until_idle()
-    consent = Consent.objects.get(contact=contact, channel="telegram")
-    assert consent.revoked_at is not None
-    assert texts_to(fake_telegram, CHAT)[-1] == STOP_CONFIRM
-    assert OutboundMessage.objects.get(text="Another promo").state == "cancelled"
-    assert "Promo" not in texts_to(fake_telegram, CHAT)
+    assert texts_to(fake_telegram, CHAT) == [STOP_CONFIRM]
+    confirm = fake_telegram.messages_to(CHAT)[0]
+    choices = [b["callback_data"] for row in confirm.reply_markup["inline_keyboard"] for b in row]
+    assert choices == ["freq:monthly"]
+    assert OutboundMessage.objects.get(text="Another promo").reason == "consent_revoked"
 
 
-def test_a_second_stop_opts_out_at_once(api_client, fake_telegram):
+@pytest.mark.parametrize("text", ["stop", "/stop", "/stop@ConfiotesBot", "ARRÊT", "arret", "Arrêter",
+                                  "Désabonner", "DESABONNER", "unsubscribe", " Stop ! "])
+def test_stop_words_in_french_and_english_any_case_or_accent(api_client, text):
     contact = make_contact(CHAT)
-    post_update(api_client, message_update(CHAT, "/stop", update_id=30))
-    post_update(api_client, message_update(CHAT, "stop", update_id=31))
+    post_update(api_client, message_update(CHAT, text, update_id=30))
     assert Consent.objects.get(contact=contact, channel="telegram").revoked_at is not None
-    dispatch_until_idle()
-    assert texts_to(fake_telegram, CHAT) == [STOP_OFFER, STOP_CONFIRM]
 
 
-def test_choosing_monthly_only_keeps_one_message_a_month(api_client, fake_telegram):
+def test_a_sentence_with_stop_in_it_is_a_question_not_a_stop(api_client):
+    contact = make_contact(CHAT)
+    post_update(api_client, message_update(CHAT, "Quand est-ce que vous arrêtez la promo ? stop", update_id=31))
+    assert contact_can_receive(contact.pk, "telegram") == (True, "ok")
+    assert OutboundMessage.objects.filter(category="staff", text__contains="arrêtez la promo").exists()
+
+
+def test_choosing_monthly_after_stop_grants_consent_again_for_one_message_a_month(api_client, fake_telegram):
     contact = make_contact(CHAT)
     post_update(api_client, message_update(CHAT, "STOP", update_id=40))
+    assert not contact_can_receive(contact.pk, "telegram")[0]
     post_update(api_client, callback_update(CHAT, "freq:monthly", update_id=41))
     assert NurtureProfile.objects.get(contact=contact).frequency == "monthly"
+    assert contact_can_receive(contact.pk, "telegram") == (True, "ok")
     first, second = marketing(contact, "Message du mois"), marketing(contact, "Encore un")
     dispatch_until_idle()
     first.refresh_from_db(), second.refresh_from_db()
     assert sorted([first.state, second.state]) == ["sent", "skipped"]
     assert {first.reason, second.reason} == {"", "monthly_only"}
-    assert Consent.objects.get(contact=contact, channel="telegram").is_active
+    assert {STOP_CONFIRM, MONTHLY_CONFIRM} <= set(texts_to(fake_telegram, CHAT))
+
+
+def test_the_old_stop_button_still_opts_out(api_client):
+    """Keyboards sent before the one-step STOP are still in people's chats."""
+    contact = make_contact(CHAT)
+    post_update(api_client, callback_update(CHAT, "stop:all", update_id=42))
+    assert contact_can_receive(contact.pk, "telegram") == (False, "consent_revoked")
+
+
+def test_a_source_the_bot_does_not_know_is_kept_as_other_with_the_raw_value(api_client, caplog):
+    contact = make_contact(CHAT)
+    post_update(api_client, callback_update(CHAT, "src:radio-balafon", update_id=43))
+    contact.refresh_from_db()
+    assert contact.self_reported_source == "other"
+    touch = Touchpoint.objects.get(contact_id=contact.pk, kind="self_reported_source")
+    assert touch.details == {"self_reported_source": "other", "label": "Autre", "raw": "radio-balafon"}
+    assert "radio-balafon" in caplog.text
+
+
+def test_the_old_friend_button_is_word_of_mouth(api_client):
+    contact = make_contact(CHAT)
+    post_update(api_client, callback_update(CHAT, "src:friend", update_id=44))
+    contact.refresh_from_db()
+    assert contact.self_reported_source == "word_of_mouth"
 
 
 def test_a_blocked_bot_marks_the_chat_unreachable_and_cancels_its_messages(api_client, fake_telegram):
@@ -228,7 +259,7 @@ def test_an_update_that_failed_unexpectedly_is_retried_later(api_client, monkeyp
     def broken(update):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(bot, "_bot_start", broken)
+    monkeypatch.setattr(bot, "inbound_receive", broken)
     api_client.raise_request_exception = False
     response = post_update(api_client, message_update(CHAT, "/start", update_id=90))
     assert response.status_code == 500

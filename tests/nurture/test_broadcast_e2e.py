@@ -118,7 +118,9 @@ def test_a_broadcast_reaches_every_other_contact_exactly_once_despite_a_killed_w
     assert sum(1 for call in fast_fake.calls if call.status == 429) >= 3
     progress = broadcast_progress(Broadcast.objects.get(pk=broadcast.pk))
     assert progress == {"total": 1900, "sent": len(groups["eligible"]) - 1, "skipped": 100, "failed": 101,
-                        "cancelled": 0, "pending": 0}
+                        "cancelled": 0, "pending": 0, "delivered": 0, "read": 0,
+                        "failed_reasons": {"unreachable: blocked": 100, "unknown_outcome": 1},
+                        "skipped_reasons": {"opted_out": 50, "consent_revoked": 50}}
     reasons = Counter(OutboundMessage.objects.exclude(state="sent").values_list("reason", flat=True))
     assert reasons == {"opted_out": 50, "consent_revoked": 50, "unreachable: blocked": 100, "unknown_outcome": 1}
 

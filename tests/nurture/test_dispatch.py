@@ -209,3 +209,72 @@ def test_a_claim_whose_worker_died_before_sending_goes_back_to_the_pool(fake_tel
     message.refresh_from_db()
     assert message.state == "sent"
     assert len(fake_telegram.messages_to(4002)) == 1
+
+
+def test_the_batched_consent_check_answers_as_the_one_by_one_check():
+    """The dispatcher reads consent for a whole batch: it must say what ``contact_can_receive`` says."""
+    from api.contacts.selectors import contact_can_receive, contacts_can_receive
+    from api.contacts.services import consent_revoke, contact_merge
+
+    allowed = make_contact(5001)
+    opted_out = make_contact(5002)
+    contact_opt_out(contact_id=opted_out.pk, how="test")
+    revoked = make_contact(5003)
+    consent_revoke(contact_id=revoked.pk, channel="telegram", how="test")
+    no_consent = make_contact(5004, consent=False)
+    no_identity = make_contact(first_name="Sans Telegram", email="sans.telegram@example.cm")
+    unreachable = make_contact(5005)
+    Consent.objects.filter(contact=unreachable).update(unreachable_at=timezone.now())
+    merged_away, survivor = make_contact(5006), make_contact(5007)
+    contact_merge(source_id=merged_away.pk, target_id=survivor.pk)
+    ids = [c.pk for c in (allowed, opted_out, revoked, no_consent, no_identity, unreachable, merged_away, survivor)]
+    ids.append(max(ids) + 1000)  # no such contact
+
+    batched = contacts_can_receive(ids, "telegram")
+
+    assert batched == {cid: contact_can_receive(cid, "telegram") for cid in ids}
+    assert batched[allowed.pk] == (True, "ok")
+    assert {why for ok, why in batched.values() if not ok} >= {"opted_out", "consent_revoked", "no_consent",
+                                                                "no_identity", "unreachable", "no_such_contact"}
+
+
+def test_an_opt_out_during_a_batch_holds_back_the_batchs_later_messages(fake_telegram, settings, monkeypatch):
+    from api.nurture.services import dispatch as dispatch_module
+
+    settings.NURTURE_DISPATCH_BATCH = 10
+    monkeypatch.setattr(dispatch_module, "CONSENT_FRESH_SECONDS", 0.0)  # the batch's answer is stale at once
+    first, second = make_contact(6001), make_contact(6002)
+    marketing(first, "Un", due_at=timezone.now() - timedelta(minutes=1))
+    later = marketing(second, "Deux")
+
+    def opt_out_the_second_after_the_first(**kwargs):
+        provider_id = senders.deliver(**kwargs)
+        contact_opt_out(contact_id=second.pk, how="STOP meanwhile")
+        return provider_id
+
+    stats = dispatch(deliver=opt_out_the_second_after_the_first)
+
+    later.refresh_from_db()
+    assert (later.state, later.reason) == ("skipped", "opted_out")
+    assert stats.claimed == 2
+    assert [m.chat_id for m in fake_telegram.sent_messages] == [6001]
+
+
+def test_sending_a_message_costs_one_provider_call_and_about_one_statement(fake_telegram, settings):
+    """No per-message ORM reads creep back in: the checks read the batch at once, and on PostgreSQL a
+    message's ``sent`` record travels with the next one's ``sending`` (SQLite takes one statement each)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.NURTURE_DISPATCH_BATCH = 100
+    for i in range(40):
+        marketing(make_contact(7000 + i), "Promo")
+
+    with CaptureQueriesContext(connection) as queries:
+        stats = dispatch()
+
+    assert stats.sent == 40
+    assert len(fake_telegram.sent_messages) == 40
+    per_message = 1 if connection.vendor == "postgresql" else 2
+    assert len(queries.captured_queries) <= per_message * 40 + 25  # + the batch's claim, reads and give-back
+    assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"sent"}

@@ -48,7 +48,8 @@ def test_the_api_rewrites_and_adds_steps(staff_client, welcome):
                                         "window_end": "19:00"}, format="json")
     assert put.status_code == 200, put.json()
     assert put.json()["steps"][0] == {"position": 1, "delay": "01:00:00", "text": "Bonjour {first_name}",
-                                      "image_url": "", "window_start": "10:00:00", "window_end": "19:00:00"}
+                                      "image_url": "", "window_start": "10:00:00", "window_end": "19:00:00",
+                                      "whatsapp_template": None}
     added = staff_client.post(url, {"delay": "2 00:00:00", "text": "Suite"}, format="json")
     assert added.status_code == 201
     assert [s["position"] for s in added.json()["steps"]] == [1, 2, 3]
@@ -72,3 +73,15 @@ def test_a_missing_sequence_or_step_is_a_404(staff_client, welcome):
                             format="json").status_code == 404
     assert staff_client.post("/api/v1/nurture/sequences/999999/steps", {"delay": "0", "text": "x"},
                              format="json").status_code == 404
+
+
+def test_a_delay_given_as_a_duration_obeys_the_same_year_bound_as_a_typed_one():
+    """The back office passes a timedelta; more than 366 days is a typo there too, and changes nothing."""
+    from api.common.errors import ApplicationError
+    from api.nurture.models import SequenceStep
+
+    sequence = sequence_create(name="Relance", steps=[{"text": "Bonjour"}], channels=["telegram"])
+    with pytest.raises(ApplicationError) as refused:
+        sequence_step_add(sequence_id=sequence.pk, text="Un an plus tard", delay=timedelta(days=366, hours=5))
+    assert refused.value.errors[0]["field"] == "delay" or refused.value.errors[0]["field"].endswith(".delay")
+    assert SequenceStep.objects.filter(sequence=sequence).count() == 1

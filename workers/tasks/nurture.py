@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 from celery import shared_task
 
 from api.nurture import services
+from api.nurture.services.birthday import birthday_messages_queue
+from integrations.errors import RateLimited, TransientError
 
 
 @shared_task(name="workers.tasks.nurture.outbound_dispatch", acks_late=True, reject_on_worker_lost=True,
@@ -40,3 +44,31 @@ def nurture_daily_task() -> None:
     services.monthly_messages_enroll()
     services.replenishment_plan()
     services.enrollments_complete()
+
+
+@shared_task(bind=True, name="workers.tasks.nurture.whatsapp_templates_sync", acks_late=True,
+             reject_on_worker_lost=True, max_retries=5, ignore_result=True)
+def whatsapp_templates_sync_task(self) -> int:
+    """Read the WhatsApp Business Account's message templates (a no-op until WhatsApp is configured).
+
+    Idempotent (upsert by name and language). A throttle is retried after Meta's wait, a transient
+    error with capped, jittered backoff; anything else is left to the next hourly run.
+    """
+    try:
+        result = services.whatsapp_templates_sync_if_configured()
+    except (RateLimited, TransientError) as exc:
+        wait = exc.retry_after if isinstance(exc, RateLimited) else min(900, 60 * 2 ** self.request.retries)
+        raise self.retry(exc=exc, countdown=wait * random.uniform(1.0, 1.2)) from None  # noqa: S311 - jitter
+    return result.read if result else 0
+
+
+@shared_task(name="workers.tasks.nurture.broadcasts_finish", acks_late=True, ignore_result=True)
+def broadcasts_finish_task() -> int:
+    """Mark finished the running broadcasts whose every message has an outcome."""
+    return services.broadcasts_finish()
+
+
+@shared_task(name="workers.tasks.nurture.birthdays", acks_late=True, ignore_result=True)
+def birthdays_task() -> int:
+    """Queue today's birthday wishes (business time zone); once per contact and year, so safe to run twice."""
+    return birthday_messages_queue()

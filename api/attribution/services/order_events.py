@@ -6,11 +6,14 @@ Credits are not recomputed here: they follow on the next incremental run, throug
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from api.attribution.services import inputs
 from api.attribution.services.lifecycle import lifecycle_update_from_orders
-from api.attribution.services.referrals import referral_reward_grant
+from api.attribution.services.referrals import referral_reward_grant, referral_reward_mark_redeemed
 from api.orders.enums import OrderEventKind, OrderStatus
 from api.orders.events import OrderEvent
 
@@ -20,8 +23,10 @@ _STAGE_KINDS = (OrderEventKind.FEEDBACK, OrderEventKind.STATUS_CHANGED)
 _HANDLED_KINDS = (OrderEventKind.STATUS_CHANGED, OrderEventKind.FEEDBACK, OrderEventKind.REFUNDED)
 
 
-def order_event_handle(*, kind: str, order_id: int, contact_id: int, status: str) -> dict[str, Any]:
+def order_event_handle(*, kind: str, order_id: int, contact_id: int, status: str, coupon_code: str = "",
+                       occurred_at: datetime | None = None) -> dict[str, Any]:
     """React to an order event: lifecycle moves and referral rewards (credits follow via the watermark).
+    A delivered order paid with a referrer's reward coupon marks the reward redeemed.
 
     Idempotent: a stage never moves down and one reward is granted per referred contact.
     """
@@ -30,6 +35,9 @@ def order_event_handle(*, kind: str, order_id: int, contact_id: int, status: str
     if delivered or kind in _STAGE_KINDS:
         result["stage"] = lifecycle_update_from_orders(contact_id=contact_id)
     if delivered:
+        if coupon_code:
+            result["reward_redeemed"] = referral_reward_mark_redeemed(coupon_code=coupon_code,
+                                                                      at=occurred_at or timezone.now())
         reward = referral_reward_grant(order_id=order_id)
         result["reward_id"] = reward.pk if reward else None
         # The referrer may now be an ambassador (they brought a buyer).
@@ -49,4 +57,4 @@ def order_event_listener(event: OrderEvent) -> None:
         return
     if event.kind in _HANDLED_KINDS or event.status == OrderStatus.DELIVERED:
         order_event_handle(kind=event.kind, order_id=event.order_id, contact_id=event.contact_id,
-                           status=event.status)
+                           status=event.status, coupon_code=event.coupon_code, occurred_at=event.occurred_at)

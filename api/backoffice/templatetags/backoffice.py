@@ -50,6 +50,15 @@ def label(value: Any, kind: str) -> str:
 
 
 @register.filter
+def timeline_text(event: Any) -> str:
+    """A timeline event in the active language (``api.backoffice.timeline``)."""
+    # Imported here: the timeline module formats its amounts with ``fcfa`` above.
+    from api.backoffice.timeline import timeline_text as text
+
+    return text(event)
+
+
+@register.filter
 def duration(delay: Any) -> str:
     """A delay in days, hours and minutes in the active language: ``1 day, 2:30:00`` → ``1 jour 2 h 30 min``;
     zero → ``""`` (the template says "right away" its own way)."""

@@ -16,6 +16,7 @@ from django.views import View
 
 from api.attribution.selectors import rfm_list
 from api.backoffice.access import StaffRequiredMixin
+from api.backoffice.errors import service_message
 from api.backoffice.forms import (
     ContactQuickAddForm,
     ContactSearchForm,
@@ -171,9 +172,9 @@ class ContactDetailView(StaffPageView):
 
 
 def _row_message(message: str) -> str:
-    """A row error of an import in the page's language: the fixed messages through the catalogue,
-    the phone error (which quotes the cell) by its pattern, ``phones.INVALID_PHONE``, and a row of
-    the wrong field count by its numbers (``import_row_fields_counts``)."""
+    """A row error of an import in the page's language: the phone error (which quotes the cell) by its
+    pattern, ``phones.INVALID_PHONE``, a row of the wrong field count by its numbers
+    (``import_row_fields_counts``), the others as the form errors are (``errors.service_message``)."""
     before, _sep, after = INVALID_PHONE.partition("{}")
     if message.startswith(before) and message.endswith(after) and len(message) > len(before) + len(after):
         return _("%(value)s is not a valid phone number.") % {"value": message[len(before):len(message) - len(after)]}
@@ -181,7 +182,7 @@ def _row_message(message: str) -> str:
         found, expected = fields
         return ngettext("%(found)s field instead of %(expected)s.", "%(found)s fields instead of %(expected)s.",
                         found) % {"found": found, "expected": expected}
-    return _(message)
+    return service_message(message)
 
 
 class ContactDuplicatesView(StaffPageView):
@@ -297,6 +298,7 @@ class ImportJobView(StaffPageView):
         percent = round(100 * job.rows_done / job.total_rows) if job.total_rows else (100 if finished else 0)
         return self.render_to_response(self.get_context_data(
             job=job, finished=finished, percent=percent, row_errors=row_errors,
+            failure=service_message(job.failure) if job.failure else "",
             more_errors=len(row_errors) >= IMPORT_ROW_ERRORS))
 
 

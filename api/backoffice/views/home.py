@@ -11,7 +11,7 @@ from api.attribution.selectors import weekly_roi_report_cached
 from api.backoffice.views.base import StaffPageView
 from api.common.businesstime import business_today, day_bounds, week_start
 from api.contacts.selectors import tasks_list
-from api.nurture.selectors import contacts_due_to_reorder, contacts_recently_matured
+from api.nurture.selectors import contacts_due_to_reorder, contacts_recently_matured, conversations_waiting
 from api.orders.selectors import complaint_list
 
 HOME_ITEMS = 10
@@ -24,8 +24,8 @@ REORDER_OVERDUE = timedelta(days=30)
 
 
 class HomeView(StaffPageView):
-    """Open complaints first (unhappy customers' ones before the others), today's tasks (overdue
-    included), prospects who just became mature, customers due to reorder, and this week's revenue,
+    """Open complaints first (unhappy customers' ones before the others), conversations waiting for an
+    answer (the staff inbox), today's tasks (overdue included), prospects who just became mature, customers due to reorder, and this week's revenue,
     ad spend and ROI from the attribution report."""
 
     template_name = "backoffice/home.html"
@@ -42,6 +42,7 @@ class HomeView(StaffPageView):
         context.update(
             tasks=list(tasks_list(user=self.request.user, due="today").order_by("due_at")[:HOME_ITEMS * 2]),
             complaints=complaints,
+            conversations=conversations_waiting(limit=HOME_ITEMS),
             matured=contacts_recently_matured(since=now - MATURED_RECENTLY, limit=HOME_ITEMS),
             reorders=contacts_due_to_reorder(start=now - REORDER_OVERDUE, end=reorder_until, limit=HOME_ITEMS),
             now=now,

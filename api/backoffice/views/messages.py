@@ -49,6 +49,8 @@ AUDIENCE_CHOICE_FILTERS = (("segment", "segment"), ("lifecycle_stage", "stage"),
 AUDIENCE_TEXT_FILTERS = ("city", "tags")
 
 SEND_NOW, SEND_LATER = "now", "later"
+# The step services name the delay ``delay``; the form types it as days and hours.
+STEP_ERROR_FIELDS = {"delay": "days"}
 
 
 def _words(raw: str) -> list[str]:
@@ -387,10 +389,11 @@ class SequenceStepEditView(MessagesPageView):
         saved = None
         if form.is_valid():
             if step is None:
-                saved = call_service(form, sequence_step_add, sequence_id=sequence.pk, **form.step_fields())
-            else:
-                saved = call_service(form, sequence_step_update, sequence_id=sequence.pk, position=step.position,
+                saved = call_service(form, sequence_step_add, fields=STEP_ERROR_FIELDS, sequence_id=sequence.pk,
                                      **form.step_fields())
+            else:
+                saved = call_service(form, sequence_step_update, fields=STEP_ERROR_FIELDS, sequence_id=sequence.pk,
+                                     position=step.position, **form.step_fields())
         if saved is None:
             return self.render_to_response(self.get_context_data(sequence=sequence, step=step, form=form), status=400)
         messages.success(request, _("Message %(n)s saved. People already enrolled keep the text planned for them.")

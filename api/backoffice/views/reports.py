@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from api.attribution.enums import RfmGroup
@@ -18,8 +24,9 @@ from api.attribution.selectors import (
     funnel,
     last_run_summary,
     ltv_report,
-    weekly_roi_report_cached,
+    weekly_roi_reports_cached,
 )
+from api.attribution.services import week_indicators_get
 from api.backoffice.selectors import (
     RFM_PAGE_SIZE,
     TREND_WEEKS,
@@ -30,7 +37,10 @@ from api.backoffice.selectors import (
     week_choices,
     weekly_trend,
 )
-from api.backoffice.views.base import StaffPageView
+from api.backoffice.views.base import StaffPageView, call_service
+from api.campaigns.enums import FixedCostKind
+from api.campaigns.selectors import fixed_cost_list
+from api.campaigns.services import fixed_cost_create
 from api.common.businesstime import week_start
 
 # The size of a trend's sparkline in CSS pixels: four of them sit in a column on a 360 px phone.
@@ -89,9 +99,27 @@ class ReportPageView(StaffPageView):
         return context
 
 
+FIXED_COST_KIND_NAMES = {
+    FixedCostKind.STAFF.value: _("Staff pay"),
+    FixedCostKind.DELIVERY.value: _("Delivery"),
+    FixedCostKind.OTHER.value: _("Other overheads"),
+}
+
+
+class FixedCostForm(forms.Form):
+    """One overhead of the week shown: what kind, how much, a note."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=list(FIXED_COST_KIND_NAMES.items()))
+    amount_xaf = forms.IntegerField(label=_("Amount (FCFA)"), min_value=0)
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
 class WeeklyReportView(ReportPageView):
     """``?semaine=YYYY-MM-DD`` (any day of the week); by default the last complete week. The trends
-    against the previous weeks load after the page (``TrendsView``): they read several weeks."""
+    against the previous weeks load after the page (``TrendsView``): they read several weeks.
+
+    The page also shows the week's CRM indicators (stored per week: ``week_indicators_get``) and its
+    fixed costs, with a form to add one (POST ``action=fixed_cost``): the profit after them follows."""
 
     template_name = "backoffice/reports/weekly.html"
     report = "weekly"
@@ -99,13 +127,33 @@ class WeeklyReportView(ReportPageView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         week = chosen_week(self.request.GET.get("semaine", ""))
-        report = weekly_roi_report_cached(week=week, group="channel")
+        reports = weekly_roi_reports_cached(week=week, groups=("channel", "campaign"))
         weeks = week_choices()
         if week not in weeks:
             weeks = sorted([*weeks, week], reverse=True)
-        context.update(report=report, week=week, weeks=weeks, trend_weeks=TREND_WEEKS,
-                       by_campaign=weekly_roi_report_cached(week=week, group="campaign"))
+        indicators = week_indicators_get(monday=week)
+        fixed = [{"cost": cost, "kind": FIXED_COST_KIND_NAMES.get(cost.kind, cost.kind)}
+                 for cost in fixed_cost_list(week=week)]
+        context.setdefault("fixed_cost_form", FixedCostForm())
+        context.update(report=reports["channel"], week=week, weeks=weeks, trend_weeks=TREND_WEEKS,
+                       by_campaign=reports["campaign"], indicators=indicators.figures,
+                       indicators_at=indicators.computed_at, fixed_costs=fixed,
+                       fixed_kinds=[(FIXED_COST_KIND_NAMES[kind], reports["channel"]["totals"]["fixed_costs_xaf"][kind])
+                                    for kind in FIXED_COST_KIND_NAMES])
         return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Add a fixed cost to the week shown (``?semaine=``); a bad amount shows the form again (400)."""
+        week = chosen_week(request.GET.get("semaine", ""))
+        form = FixedCostForm(request.POST)
+        done = None
+        if request.POST.get("action") == "fixed_cost" and form.is_valid():
+            done = call_service(form, fixed_cost_create, week=week, kind=form.cleaned_data["kind"],
+                                amount_xaf=form.cleaned_data["amount_xaf"], note=form.cleaned_data["note"])
+        if done is None:
+            return self.render_to_response(self.get_context_data(fixed_cost_form=form), status=400)
+        messages.success(request, gettext("Fixed cost recorded."))
+        return redirect(reverse("backoffice:report-weekly") + f"?semaine={week:%Y-%m-%d}#fixed-costs")
 
 
 class TrendsView(ReportPageView):

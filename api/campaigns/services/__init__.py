@@ -3,11 +3,11 @@
 - ``campaigns``: campaigns (tracking codes unique among campaign and coupon codes);
 - ``coupons``: coupons, their value and rules, and the discount they give an order (orders' resolver);
 - ``costs``: manual costs and the ``samples`` cost of sample orders (the order listener);
+- ``fixed_costs``: the overheads of a week (staff pay, delivery, other) the weekly report subtracts;
 - ``money``: provider amounts to whole XAF;
 - ``touchpoints``: touches of contacts, the capture form of tastings and fairs, link clicks;
 - ``facebook_costs``: Facebook campaigns mapped to campaigns and their ``ads`` costs;
 - ``facebook_sync``: the Graph API syncs of ad spend and Page audience, and the request to run them;
-- ``meta_webhooks``: Messenger and WhatsApp events as contacts and touchpoints.
 
 Every function validates before writing and raises ``ApplicationError`` (or a subclass) with a
 field path; writes that belong together run in one transaction.
@@ -23,10 +23,17 @@ from api.campaigns.services.costs import (
     cost_create,
     cost_delete,
     cost_update,
+    messaging_cost_set,
     order_event_listener,
     sample_cost_record,
 )
-from api.campaigns.services.coupons import coupon_create, coupon_discount, coupon_update
+from api.campaigns.services.coupons import (
+    REFERRAL_REWARD_CAMPAIGN_CODE,
+    coupon_create,
+    coupon_discount,
+    coupon_update,
+    reward_coupon_create,
+)
 from api.campaigns.services.facebook_costs import (
     ADS_COST_KEY,
     ads_costs_recompute,
@@ -38,7 +45,11 @@ from api.campaigns.services.facebook_sync import (
     facebook_page_sync,
     facebook_sync_request,
 )
-from api.campaigns.services.meta_webhooks import meta_webhook_process
+from api.campaigns.services.fixed_costs import (
+    fixed_cost_create,
+    fixed_cost_delete,
+    fixed_cost_update,
+)
 from api.campaigns.services.money import to_xaf
 from api.campaigns.services.touchpoints import (
     CaptureResult,
@@ -50,6 +61,7 @@ from api.campaigns.services.touchpoints import (
 
 __all__ = [
     "ADS_COST_KEY",
+    "REFERRAL_REWARD_CAMPAIGN_CODE",
     "UNSET",
     "CaptureResult",
     "ads_costs_recompute",
@@ -68,9 +80,13 @@ __all__ = [
     "facebook_claims_apply",
     "facebook_page_sync",
     "facebook_sync_request",
+    "fixed_cost_create",
+    "fixed_cost_delete",
+    "fixed_cost_update",
     "link_click_record",
-    "meta_webhook_process",
+    "messaging_cost_set",
     "order_event_listener",
+    "reward_coupon_create",
     "sample_cost_record",
     "to_xaf",
     "touchpoint_record",

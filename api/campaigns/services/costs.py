@@ -6,6 +6,7 @@ provider's or the order's figure and are refused to staff edits (409 ``cost_sync
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -121,6 +122,41 @@ def sample_cost_record(*, order_id: int, is_sample: bool, sample_cost_xaf: int, 
                                                external_key=key, note=f"Sample order #{order_id}")
         if (existing.campaign_id, existing.amount_xaf) != (campaign.pk, int(sample_cost_xaf)):
             existing.campaign, existing.amount_xaf = campaign, int(sample_cost_xaf)
+            existing.save()
+        return existing
+
+
+def messaging_cost_set(*, campaign_code: str, day: date,
+                       total: Callable[[], tuple[int, str]]) -> CampaignCost | None:
+    """Set what a messaging provider charged on ``day`` for the messages of campaign ``campaign_code``.
+
+    ``total()`` returns ``(amount_xaf, note)``: nurture sums WhatsApp's per-message prices of the
+    billable messages of the campaign's sequences and broadcasts, recomputed from its rows each time,
+    so a replayed status never counts twice. It is called with the campaign row locked, so two
+    recomputes of one campaign run one after the other and the second sees the first's rows
+    (PostgreSQL reads committed rows per statement). One ``other`` cost per campaign, day and code
+    (synced, key ``whatsapp:<code>``; staff cannot edit it); a total of 0 removes it. An unknown code
+    is ignored (None).
+    """
+    campaign = campaign_resolve_code(campaign_code)
+    if campaign is None:
+        return None
+    key = f"whatsapp:{normalize_code(campaign_code)}"[:100]
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).exists()
+        amount_xaf, note = total()
+        existing = CampaignCost.objects.select_for_update().filter(
+            campaign=campaign, day=day, kind=CostKind.OTHER, source=CostSource.SYNCED, external_key=key).first()
+        if amount_xaf <= 0:
+            if existing is not None:
+                existing.delete()
+            return None
+        if existing is None:
+            return CampaignCost.objects.create(campaign=campaign, day=day, kind=CostKind.OTHER,
+                                               source=CostSource.SYNCED, amount_xaf=int(amount_xaf),
+                                               external_key=key, note=note[:300])
+        if (existing.amount_xaf, existing.note) != (int(amount_xaf), note[:300]):
+            existing.amount_xaf, existing.note = int(amount_xaf), note[:300]
             existing.save()
         return existing
 

@@ -20,17 +20,18 @@ within them; orders caps the whole discount at the goods total.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from api.campaigns.enums import CouponKind
+from api.campaigns.enums import CampaignChannel, CampaignObjective, CampaignStatus, CouponKind
 from api.campaigns.models import Campaign, Coupon
 from api.campaigns.services._shared import UNSET, Unset, invalid
 from api.campaigns.services.campaigns import check_code, check_code_free, code_taken
 from api.common.businesstime import business_localtime
+from api.common.errors import ConflictError
 from api.contacts.enums import Segment
 from api.contacts.selectors import contact_segments
 from api.orders.coupons import (
@@ -43,6 +44,11 @@ from api.orders.coupons import (
 
 # Amounts live in 32-bit integer columns on PostgreSQL; no coupon is worth more than an order may be.
 MAX_COUPON_XAF = 1_000_000_000
+# The campaign that holds the personal reward coupons of referrers (made on the first reward), so that
+# orders paid with them are attributed to referrals.
+REFERRAL_REWARD_CAMPAIGN_CODE = "PARRAINAGE"
+# A drawn reward code that is already some campaign's or coupon's is drawn again, this many times.
+_REWARD_CODE_ATTEMPTS = 5
 _RULE_FIELDS = ("kind", "value", "minimum_order_xaf", "starts_on", "ends_on", "max_uses", "max_uses_per_customer",
                 "segment", "product_ids", "gift_box_ids")
 
@@ -110,6 +116,36 @@ def coupon_create(*, campaign: Campaign, code: str, description: str = "", activ
                                          active=active, **rules)
     except IntegrityError:
         raise code_taken(normalized) from None
+
+
+def _referral_reward_campaign() -> Campaign:
+    """The campaign of referral rewards, created the first time (a concurrent creation is found again)."""
+    found = Campaign.objects.filter(code=REFERRAL_REWARD_CAMPAIGN_CODE).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Campaign.objects.create(code=REFERRAL_REWARD_CAMPAIGN_CODE, name="Parrainage : récompenses",
+                                           channel=CampaignChannel.REFERRAL, objective=CampaignObjective.CONVERT,
+                                           status=CampaignStatus.ACTIVE,
+                                           notes="Single-use coupons earned by referrers (made by attribution).")
+    except IntegrityError:
+        return Campaign.objects.get(code=REFERRAL_REWARD_CAMPAIGN_CODE)
+
+
+def reward_coupon_create(*, draw_code: Callable[[], str], percent: int, description: str = "") -> Coupon:
+    """A single-use coupon of ``percent`` off the goods, in the referral rewards campaign: the reward of
+    a referrer. ``draw_code`` makes a candidate code; one already taken by a campaign or coupon is drawn
+    again. Who may use it is the caller's to say (``api.orders.coupons.register_coupon_holder``): this
+    app's coupons have no holder of their own."""
+    campaign = _referral_reward_campaign()
+    for _attempt in range(_REWARD_CODE_ATTEMPTS):
+        try:
+            return coupon_create(campaign=campaign, code=draw_code(), description=description[:200],
+                                 kind=CouponKind.PERCENT, value=percent, max_uses=1, max_uses_per_customer=1)
+        except ConflictError:
+            continue
+    raise ConflictError("No free code could be drawn for the reward coupon; try again.", code="code_taken")
 
 
 def coupon_update(*, coupon: Coupon, description: str | None = None, active: bool | None = None,

@@ -19,8 +19,13 @@ from api.campaigns.selectors import campaign_resolve_code, touchpoint_exists
 from api.campaigns.services._shared import invalid
 from api.common.errors import ApplicationError
 from api.contacts.enums import Channel
-from api.contacts.selectors import contact_id_by_referral_code, contact_id_resolve
-from api.contacts.services import consent_grant, contact_upsert
+from api.contacts.selectors import (
+    contact_id_by_referral_code,
+    contact_id_resolve,
+    contact_referrer_id,
+    referral_code_check,
+)
+from api.contacts.services import consent_grant, contact_upsert, referral_code_apply
 
 _TOUCHPOINT_CHANNELS = {value for value, _ in Touchpoint._meta.get_field("channel").choices or []}
 #: ``Touchpoint.channel`` of a click on a tracked link (not a messaging channel).
@@ -101,6 +106,7 @@ class CaptureResult:
     created: bool
     touchpoint: Touchpoint | None
     consents: list[str] = field(default_factory=list)
+    referred_by_id: int | None = None
 
 
 def capture_submit(*, name: str, phone: str, segment: str, kind: str = TouchpointKind.TASTING_VISIT,
@@ -108,12 +114,15 @@ def capture_submit(*, name: str, phone: str, segment: str, kind: str = Touchpoin
                    self_reported_source: str | None = None,
                    consent_channels: Sequence[str] = (Channel.WHATSAPP,), city: str | None = None,
                    occurred_at: datetime | None = None, client_event_id: str | None = None,
-                   actor: Any = None) -> CaptureResult:
+                   referral_code: str | None = None, actor: Any = None) -> CaptureResult:
     """A tasting or fair capture in one step: upsert the contact by phone, grant consents, record the visit.
 
     ``answers`` are the two questions of the stand's form (``[{question, answer}]``, at most two),
     kept on the touchpoint. ``client_event_id`` (a UUID from the stand's tablet) makes a retried
-    submission add no second touchpoint. All or nothing.
+    submission add no second touchpoint. ``referral_code``: the code of the ambassador who sent the
+    visitor, who becomes their referrer (``contacts.services.referral_code_apply``); an unknown code, the
+    visitor's own, one of a loop or a visitor already referred by someone else is a 400 naming
+    ``referral_code`` with the reason, so that staff can correct it on the spot. All or nothing.
     """
     if kind not in (TouchpointKind.TASTING_VISIT, TouchpointKind.FAIR_VISIT):
         raise invalid("kind", "A capture is a tasting_visit or a fair_visit.", "invalid_choice")
@@ -124,6 +133,11 @@ def capture_submit(*, name: str, phone: str, segment: str, kind: str = Touchpoin
         campaign = campaign_resolve_code(campaign_code)
         if campaign is None:
             raise invalid("campaign_code", f"No campaign or coupon has the code {campaign_code}.", "does_not_exist")
+    referral_code = (referral_code or "").strip()
+    if referral_code:
+        check = referral_code_check(contact_id=None, code=referral_code)
+        if check.refusal is not None:
+            raise invalid("referral_code", check.reason, check.refusal)
     with transaction.atomic():
         uses_whatsapp = Channel.WHATSAPP in consent_channels
         result = contact_upsert(phone=phone, whatsapp=phone if uses_whatsapp else None, name=name,
@@ -146,7 +160,13 @@ def capture_submit(*, name: str, phone: str, segment: str, kind: str = Touchpoin
             contact_id=result.contact.pk, channel=Channel.IN_PERSON, kind=kind,
             campaign_id=campaign.pk if campaign else None, occurred_at=occurred_at,
             provider_event_id=f"capture:{client_event_id}" if client_event_id else None, details=details)
-    return CaptureResult(result.contact, result.created, touchpoint, list(consent_channels))
+        if referral_code:
+            check = referral_code_check(contact_id=result.contact.pk, code=referral_code)
+            if check.refusal is not None:
+                raise invalid("referral_code", check.reason, check.refusal)  # rolls the whole capture back
+            referral_code_apply(contact_id=result.contact.pk, code=referral_code, via="fair_capture", actor=actor)
+        referred_by_id = contact_referrer_id(result.contact.pk)
+    return CaptureResult(result.contact, result.created, touchpoint, list(consent_channels), referred_by_id)
 
 
 def link_click_record(*, campaign: Campaign, target: str, ip: str = "", user_agent: str = "",

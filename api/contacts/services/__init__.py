@@ -5,9 +5,11 @@ caller already holds a transaction) and raises ``ApplicationError`` subclasses t
 DRF exception handler renders in the common shape.
 
 One module per subdomain: ``identity`` (upsert, create, update, identity digests, referral codes),
+``identity_rows`` (the ``ContactIdentity`` rows: every phone, WhatsApp number and e-mail of a contact),
 ``notes`` (tags, notes, timeline events, lifecycle stage), ``consent``, ``merge``, ``erase``,
-``tasks`` (follow-up tasks) and ``imports`` (CSV import jobs; the PostgreSQL fast path in
-``imports/pg.py``). This package re-exports what other apps, workers, tests and benchmarks use.
+``tasks`` (follow-up tasks), ``referrals`` (a typed referral code makes its owner the referrer; the
+referral reward hook) and ``imports`` (CSV import jobs; the PostgreSQL fast path in ``imports/pg.py``).
+This package re-exports what other apps, workers, tests and benchmarks use.
 """
 
 # ``transaction`` is re-exported because bench/import_contacts.py patches
@@ -49,6 +51,14 @@ from api.contacts.services.notes import (
     contact_set_lifecycle_stage,
     contact_tags_set,
 )
+from api.contacts.services.referrals import (
+    REFERRAL_VIA,
+    ReferralRewardNotice,
+    referral_code_apply,
+    referral_reward_announce,
+    register_referral_reward_listener,
+    unregister_referral_reward_listener,
+)
 from api.contacts.services.tasks import task_create, task_update
 
 __all__ = [
@@ -58,6 +68,8 @@ __all__ = [
     "IMPORT_MAX_BYTES",
     "IMPORT_SQL_BATCH_SIZE",
     "IMPORT_STALLED_AFTER",
+    "REFERRAL_VIA",
+    "ReferralRewardNotice",
     "UNIQUE_IDENTITIES",
     "UpsertResult",
     "consent_grant",
@@ -78,9 +90,13 @@ __all__ = [
     "import_job_create",
     "import_job_run",
     "import_jobs_claim_stalled",
+    "referral_code_apply",
     "referral_code_new",
+    "referral_reward_announce",
     "referral_codes_new",
+    "register_referral_reward_listener",
     "task_create",
     "task_update",
     "transaction",
+    "unregister_referral_reward_listener",
 ]

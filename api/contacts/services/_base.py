@@ -14,8 +14,9 @@ from api.common.errors import ApplicationError, NotFoundError, field_error
 from api.contacts.models import Contact, ContactEvent
 from api.contacts.selectors import contact_id_resolve
 
-# Identities that are unique in the database, in lookup order.
-UNIQUE_IDENTITIES = ("phone", "email", "telegram_chat_id", "facebook_psid")
+# Identities that are unique (each has one owner), in lookup order: the WhatsApp number through the
+# identity rows (``ContactIdentity``), the others through the contact's columns as well.
+UNIQUE_IDENTITIES = ("phone", "email", "whatsapp", "telegram_chat_id", "facebook_psid")
 IDENTITY_FIELDS = ("phone", "email", "whatsapp", "telegram_chat_id", "facebook_psid")
 # The kind under which an identity is hashed when erased (a WhatsApp number is a phone number).
 DIGEST_KIND = {"phone": "phone", "whatsapp": "phone", "email": "email", "telegram_chat_id": "telegram",

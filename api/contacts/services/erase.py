@@ -14,6 +14,7 @@ from api.contacts.models import (
     Consent,
     Contact,
     ContactEvent,
+    ContactIdentity,
     ContactMerge,
     ContactNote,
     ErasedIdentity,
@@ -21,7 +22,7 @@ from api.contacts.models import (
 )
 from api.contacts.registry import contact_relations
 from api.contacts.services._base import DIGEST_KIND, IDENTITY_FIELDS, contact_resolve, event_add
-from api.contacts.services.identity import contact_digests, referral_code_new
+from api.contacts.services.identity import contact_digests, identity_digest, referral_code_new
 
 
 def contact_erase(*, contact_id: int, actor: Any = None) -> Contact:
@@ -43,10 +44,14 @@ def contact_erase(*, contact_id: int, actor: Any = None) -> Contact:
             return contact
         now = timezone.now()
         identities = {f: getattr(contact, f) for f in IDENTITY_FIELDS if getattr(contact, f)}
-        ErasedIdentity.objects.bulk_create(
-            [ErasedIdentity(digest=d, kind=DIGEST_KIND[f]) for f, d in contact_digests(identities).items()],
-            ignore_conflicts=True,
-        )
+        # Every number and e-mail the person was known by (a merge may have brought several) is hashed.
+        extra = [(kind, value) for kind, value in ContactIdentity.objects.filter(contact=contact)
+                 .values_list("kind", "value")]
+        digests = [(DIGEST_KIND[f], d) for f, d in contact_digests(identities).items()]
+        digests += [(DIGEST_KIND[kind], identity_digest(kind, value)) for kind, value in extra]
+        ErasedIdentity.objects.bulk_create([ErasedIdentity(digest=d, kind=k) for k, d in digests],
+                                           ignore_conflicts=True)
+        ContactIdentity.objects.filter(contact=contact).delete()
         for relation in contact_relations():
             if relation.eraser is not None:
                 relation.eraser(contact.pk)

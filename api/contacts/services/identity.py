@@ -17,18 +17,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from api.common.errors import ApplicationError, ConflictError, NotFoundError, field_error
 from api.contacts.enums import Channel, LifecycleStage, Segment
-from api.contacts.models import Contact, ErasedIdentity
+from api.contacts.models import Contact, ContactIdentity, ErasedIdentity
 from api.contacts.phones import InvalidPhone, normalize_phone
-from api.contacts.selectors import contacts_live
+from api.contacts.selectors import IDENTITY_ROW_KINDS, identity_owner_ids, referral_would_loop
 from api.contacts.services._base import (
     DIGEST_KIND,
     IDENTITY_FIELDS,
-    UNIQUE_IDENTITIES,
     UNSET,
     Unset,
     check_choice,
@@ -36,6 +34,12 @@ from api.contacts.services._base import (
     event_add,
 )
 from api.contacts.services.consent import consent_grant
+from api.contacts.services.identity_rows import (
+    identity_rows_claim,
+    identity_rows_of_fields,
+    identity_rows_replace,
+    identity_value,
+)
 from api.contacts.services.notes import contact_set_lifecycle_stage, contact_tags_set
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -108,33 +112,24 @@ def _normalize_identities(**raw: Any) -> dict[str, str]:
 
 
 
-def _identity_lookup(identities: dict[str, str]) -> Q:
-    q = Q()
-    for field in UNIQUE_IDENTITIES:
-        value = identities.get(field)
-        if value:
-            q |= Q(email_l=value) if field == "email" else Q(**{field: value})
-    return q
+def _contacts_by_identity(identities: dict[str, str]) -> tuple[list[Contact], dict[str, int]]:
+    """The contacts owning any of the identities (``selectors.identity_owner_ids``: main fields and the
+    extra numbers a merge brought; a WhatsApp number falls back to the same number as a phone), locked
+    in id order, with who owns which identity."""
+    owners = identity_owner_ids(identities)
+    found = list(Contact.objects.filter(pk__in=set(owners.values())).select_for_update().order_by("pk")[:5])
+    return found, owners
 
 
-def _contacts_by_identity(identities: dict[str, str]) -> list[Contact]:
-    """Contacts owning any of the unique identities; falls back to the WhatsApp number."""
-    q = _identity_lookup(identities)
-    found: list[Contact] = []
-    if q:
-        found = list(Contact.objects.alias(email_l=Lower("email")).filter(q).select_for_update().order_by("pk")[:5])
-    if not found and identities.get("whatsapp"):
-        wa = identities["whatsapp"]
-        found = list(contacts_live().filter(Q(phone=wa) | Q(whatsapp=wa)).select_for_update().order_by("pk")[:5])
-    return found
-
-
-def _identity_conflict(contacts: Sequence[Contact], identities: Mapping[str, str | None]) -> ConflictError:
+def _identity_conflict(contacts: Sequence[Contact], identities: Mapping[str, str | None],
+                       owners: Mapping[str, int] | None = None) -> ConflictError:
+    """409 ``identity_conflict`` naming, for each identity, the contact that holds it."""
     ids = [c.pk for c in contacts]
     errors = []
     for field, value in identities.items():
         for c in contacts:
-            if getattr(c, field, None) == value:
+            held = owners.get(field) == c.pk if owners is not None else getattr(c, field, None) == value
+            if value and held:
                 errors.append(field_error(field, f"Belongs to contact #{c.pk}.", "identity_conflict"))
     names = " and ".join(f"#{i}" for i in ids)
     return ConflictError(f"These identities belong to two different contacts: {names}. Merge them first.",
@@ -159,6 +154,7 @@ def contact_upsert(
     segment: str | None = None,
     acquisition_channel: str | None = None,
     self_reported_source: str | None = None,
+    birth_date: date | None = None,
     referred_by_id: int | None = None,
     lifecycle_stage: str | None = None,
     actor: Any = None,
@@ -197,7 +193,7 @@ def contact_upsert(
     profile = {
         "name": name, "first_name": first_name, "last_name": last_name, "city": city,
         "neighbourhood": neighbourhood, "segment": segment, "acquisition_channel": acquisition_channel,
-        "self_reported_source": self_reported_source,
+        "self_reported_source": self_reported_source, "birth_date": birth_date,
         "telegram_username": telegram_username.lstrip("@") if telegram_username else telegram_username,
         "instagram": instagram.lstrip("@") if instagram else instagram,
     }
@@ -222,9 +218,9 @@ def contact_upsert(
 
 def _upsert_once(identities: dict[str, str], profile: dict[str, Any], *, referred_by_id: int | None,
                  lifecycle_stage: str | None, actor: Any, create: bool, consents: list[str]) -> UpsertResult:
-    found = _contacts_by_identity(identities)
+    found, owners = _contacts_by_identity(identities)
     if len(found) > 1:
-        raise _identity_conflict(found, identities)
+        raise _identity_conflict(found, identities, owners)
     digests = contact_digests(identities)
     erased = set(ErasedIdentity.objects.filter(digest__in=digests.values()).values_list("digest", flat=True))
     if erased:
@@ -251,21 +247,39 @@ def _upsert_once(identities: dict[str, str], profile: dict[str, Any], *, referre
             contact.lifecycle_stage = lifecycle_stage
             contact.lifecycle_stage_locked = actor is not None
         contact.save()
+        # Rows for its numbers and e-mail: another contact holding one (a race) fails the savepoint, and
+        # contact_upsert looks the identities up again.
+        identity_rows_claim(contact.pk, identity_rows_of_fields(contact))
         return UpsertResult(contact, True)
 
     contact = found[0]
     if contact.merged_into_id or contact.erased_at:  # identities are cleared on both; defensive
         raise ConflictError(f"Contact #{contact.pk} was merged or erased.", code="identity_conflict")
+    held = set(ContactIdentity.objects.filter(contact_id=contact.pk).values_list("kind", "value"))
     changed = []
+    new_identities = []
+    former_identities = []
     for field, value in {**identities, **profile}.items():
+        if field in IDENTITY_ROW_KINDS:
+            current = identity_value(field, getattr(contact, field))
+            if current == value or (field, value) in held:
+                # Already theirs (their main one, or one a merge brought): a message from the merged-away
+                # number must not replace the survivor's main number.
+                continue
+            new_identities.append((field, value))
+            if current:
+                former_identities.append((field, current))  # the former main one stays theirs, as a row
         if getattr(contact, field) != value:
             setattr(contact, field, value)
             changed.append(field)
-    if referred_by_id is not None and referred_by_id != contact.pk and contact.referred_by_id != referred_by_id:
+    if (referred_by_id is not None and referred_by_id != contact.pk and contact.referred_by_id != referred_by_id
+            and not referral_would_loop(contact_id=contact.pk, referrer_id=referred_by_id)):
         contact.referred_by_id = referred_by_id
         changed.append("referred_by")
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
+        identity_rows_claim(contact.pk, former_identities, strict=False)
+        identity_rows_claim(contact.pk, new_identities)
         moved = [f for f in changed if f in IDENTITY_FIELDS]
         if moved:
             event_add(contact, "identities_changed", "Identities updated: " + ", ".join(moved), {"fields": moved},
@@ -293,6 +307,7 @@ def contact_create(
     segment: str | None = None,
     acquisition_channel: str | None = None,
     self_reported_source: str | None = None,
+    birth_date: date | None = None,
     referred_by_id: int | None = None,
     lifecycle_stage: str | None = None,
     actor: Any = None,
@@ -307,9 +322,9 @@ def contact_create(
     identities = _normalize_identities(phone=phone, email=email, whatsapp=whatsapp,
                                        telegram_chat_id=telegram_chat_id, facebook_psid=facebook_psid)
     with transaction.atomic():
-        q = _identity_lookup(identities)
-        if q:
-            existing = list(Contact.objects.alias(email_l=Lower("email")).filter(q).values_list("pk", flat=True)[:5])
+        owners = identity_owner_ids(identities)
+        if owners:
+            existing = sorted(set(owners.values()))[:5]
             if existing:
                 raise ConflictError(f"A contact with these identities exists: #{existing[0]}. Use upsert to update it.",
                                     code="already_exists", extra={"contact_ids": existing})
@@ -318,7 +333,7 @@ def contact_create(
             telegram_username=telegram_username, facebook_psid=facebook_psid, instagram=instagram, name=name,
             first_name=first_name, last_name=last_name, city=city, neighbourhood=neighbourhood, segment=segment,
             acquisition_channel=acquisition_channel, self_reported_source=self_reported_source,
-            referred_by_id=referred_by_id, lifecycle_stage=lifecycle_stage, actor=actor, consents=consents,
+            birth_date=birth_date, referred_by_id=referred_by_id, lifecycle_stage=lifecycle_stage, actor=actor, consents=consents,
             consent_how=consent_how,
         ).contact
 
@@ -377,6 +392,7 @@ def contact_update(
         contact = contact_resolve(contact_id, follow_merge=False)
         if contact.merged_into_id or contact.erased_at:
             raise ConflictError(f"Contact #{contact.pk} was merged or erased; it cannot be edited.")
+        previous = {kind: getattr(contact, kind) for kind in IDENTITY_ROW_KINDS}
         _contact_apply_edit(contact, given)
         if verified:
             contact.last_verified_at = timezone.now()
@@ -385,6 +401,7 @@ def contact_update(
         try:
             with transaction.atomic():
                 contact.save()
+                identity_rows_replace(contact, previous)
         except IntegrityError:
             raise ConflictError("Another contact took one of these identities meanwhile; try again.",
                                 code="identity_conflict") from None
@@ -404,12 +421,10 @@ def _contact_apply_edit(contact: Contact, fields: dict[str, Any]) -> None:
     for field in id_fields:
         if id_fields[field] in (None, ""):
             identities[field] = None  # explicit clear
-    q = _identity_lookup({k: v for k, v in identities.items() if v})
-    if q:
-        others = list(Contact.objects.alias(email_l=Lower("email")).filter(q).exclude(pk=contact.pk)
-                      .values_list("pk", flat=True)[:5])
-        if others:
-            raise _identity_conflict([contact, *Contact.objects.filter(pk__in=others)], identities)
+    owners = identity_owner_ids({k: v for k, v in identities.items() if v}, phone_fallback=False)
+    others = sorted({pk for pk in owners.values() if pk != contact.pk})[:5]
+    if others:
+        raise _identity_conflict([contact, *Contact.objects.filter(pk__in=others)], identities, owners)
     check_choice("segment", fields.get("segment"), Segment.values)
     check_choice("preferred_channel", fields.get("preferred_channel") or None, Channel.values)
     for field, value in {**identities, **fields}.items():
@@ -417,6 +432,11 @@ def _contact_apply_edit(contact: Contact, fields: dict[str, Any]) -> None:
     if "referred_by_id" in fields and fields["referred_by_id"] == contact.pk:
         raise ApplicationError("A contact cannot refer themselves.", code="validation_error",
                                errors=[field_error("referred_by_id", "Cannot be the contact itself.")])
+    if fields.get("referred_by_id") and referral_would_loop(contact_id=contact.pk,
+                                                          referrer_id=fields["referred_by_id"]):
+        raise ApplicationError("This referrer was referred by this contact: a referral cannot go in a loop.",
+                               code="validation_error",
+                               errors=[field_error("referred_by_id", "Would make a referral loop.", "referral_loop")])
 
 
 def contact_touch_seen(*, contact_id: int, at: datetime | None = None) -> None:

@@ -11,8 +11,10 @@ from django.utils import timezone
 from api.common.errors import ApplicationError, ConflictError, NotFoundError, field_error
 from api.contacts.enums import LifecycleStage, Segment
 from api.contacts.models import Consent, Contact, ContactEvent, ContactMerge, ContactNote, FollowUpTask
-from api.contacts.registry import contact_relations
+from api.contacts.registry import contact_relations, merge_hooks
+from api.contacts.selectors import IDENTITY_ROW_KINDS, referral_would_loop
 from api.contacts.services._base import IDENTITY_FIELDS, event_add
+from api.contacts.services.identity_rows import identity_rows_heal, identity_rows_move
 
 # Stages from the least to the most engaged: a merge keeps the further one (unless staff locked it).
 _STAGE_RANK: dict[str, int] = {s: i for i, s in enumerate([LifecycleStage.INACTIVE, LifecycleStage.SUSPECT, LifecycleStage.PROSPECT,
@@ -40,8 +42,11 @@ def contact_merge(*, target_id: int, source_id: int, actor: Any = None) -> Conta
     Moves notes, timeline events, follow-up tasks, referrals, tags, consents (per channel the
     most recent decision wins) and every row of registered relations
     (``registry.register_contact_relation``: ``UPDATE … SET field = target WHERE field = source``).
-    Identities the target lacks move to it; the target keeps its own when both have one, and
-    the source's is written in a note. Blank profile fields are filled from the source; a
+    Every phone, WhatsApp number and e-mail of the source becomes an identity of the target (its
+    main one when the target has none), so a message from the merged-away number finds the target;
+    a Telegram chat or Messenger id the target already has its own of is written in a note. Then the
+    merge hooks other apps registered run (``registry.register_merge_hook``: nurture combines profiles
+    and moves enrollments, attribution recomputes the stage). Blank profile fields are filled from the source; a
     global opt-out of either side wins. The source stays as a tombstone (``merged_into``,
     identities cleared) so that old references still resolve; a ``ContactMerge`` row keeps a
     snapshot of it and the counts moved, and a ``merged`` event goes on the timeline.
@@ -53,10 +58,16 @@ def contact_merge(*, target_id: int, source_id: int, actor: Any = None) -> Conta
     with transaction.atomic():
         target, source = _merge_lock(target_id, source_id)
         snapshot = _snapshot(source)
+        # Main identities written without rows (an import) get theirs first, so that all of them move.
+        identity_rows_heal(target)
+        identity_rows_heal(source)
         kept_aside = _merge_profile(target, source)
         moved = _merge_move_rows(target, source)
+        moved["identities"] = identity_rows_move(source_id=source.pk, target_id=target.pk)
         moved["consents"] = _merge_consents(target, source)
         moved.update(_merge_relations(target, source))
+        for hook in merge_hooks().values():
+            moved.update(hook(target_id=target.pk, source_id=source.pk) or {})
         if kept_aside:
             ContactNote.objects.create(contact=target, author=actor if getattr(actor, "pk", None) else None,
                                        text=f"Kept from merged contact #{source.pk}: " + "; ".join(kept_aside))
@@ -84,15 +95,15 @@ def _merge_lock(target_id: int, source_id: int) -> tuple[Contact, Contact]:
 
 
 def _merge_profile(target: Contact, source: Contact) -> list[str]:
-    """Make the source a tombstone and give the target what it lacks; returns the source's identities the
-    target kept its own for (``"field: value"``), for a note."""
+    """Make the source a tombstone and give the target what it lacks; returns the source's Telegram,
+    Messenger and Instagram names the target kept its own for (``"field: value"``), for a note."""
     kept_aside = []
     moving: dict[str, Any] = {}
     for field in (*IDENTITY_FIELDS, "telegram_username", "instagram"):
         sv, tv = getattr(source, field), getattr(target, field)
         if sv and not tv:
             moving[field] = sv
-        elif sv and tv and sv != tv:
+        elif sv and tv and sv != tv and field not in IDENTITY_ROW_KINDS:  # numbers and e-mails move as rows
             kept_aside.append(f"{field}: {sv}")
     # Free the unique identities on the source before the target takes them.
     for field in IDENTITY_FIELDS:
@@ -110,7 +121,8 @@ def _merge_profile(target: Contact, source: Contact) -> list[str]:
     if (not target.lifecycle_stage_locked
             and _STAGE_RANK.get(source.lifecycle_stage, 0) > _STAGE_RANK.get(target.lifecycle_stage, 0)):
         target.lifecycle_stage = source.lifecycle_stage
-    if source.referred_by_id and not target.referred_by_id and source.referred_by_id != target.pk:
+    if (source.referred_by_id and not target.referred_by_id and source.referred_by_id != target.pk
+            and not referral_would_loop(contact_id=target.pk, referrer_id=source.referred_by_id)):
         target.referred_by_id = source.referred_by_id
     if target.referred_by_id == source.pk:
         target.referred_by_id = None

@@ -1,66 +1,62 @@
 """The Telegram bot: updates stored once per ``update_id`` and applied once, from a webhook or by polling.
 
-``/start [code]`` makes a contact with consent, a touchpoint and the introduction or campaign
-sequence; STOP first offers "monthly only", a second STOP opts out; inline buttons answer "how did
-you hear of us" and the STOP offer; any other text is an inbound touch copied to staff; a blocked
-bot makes the chat unreachable.
+Telegram's adapter to the inbound pipeline (``services.inbound``): a private message (``/start [code]``,
+STOP, any text) and a tapped inline button become an ``Inbound`` handled like a WhatsApp or Messenger
+message; only what is Telegram's own stays here: storing updates, retrying them, polling, answering a
+button press, and a blocked bot making the chat unreachable. Updates from the staff chat
+(``TELEGRAM_STAFF_CHAT_ID``) are staff, never customers: a reply there to a forwarded question answers
+the person (``services.inbox.staff_chat_reply``), anything else is ignored.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from api.campaigns.enums import TouchpointKind
-from api.campaigns.services import touchpoint_record
+from api.campaigns.selectors import campaign_resolve_code
 from api.common.errors import ApplicationError, field_error
 from api.contacts.enums import Channel
 from api.contacts.selectors import contact_id_by_telegram_chat
-from api.contacts.services import (
-    consent_grant,
-    consent_revoke,
-    contact_event_record,
-    contact_mark_unreachable,
-    contact_upsert,
-)
+from api.contacts.services import contact_mark_unreachable
 from api.nurture import senders
-from api.nurture.enums import Purpose
-from api.nurture.models import Cursor, NurtureProfile, OutboundMessage, Sequence, TelegramUpdate
-from api.nurture.services.channels import render_text
-from api.nurture.services.outbox import outbound_cancel_for_identity, outbound_enqueue, staff_notify
-from api.nurture.services.scoring import lead_score_record, nurture_profile_get
-from api.nurture.services.sequences import enrollment_create, enrollments_stop_for_contact
-from integrations.telegram import Update, inline_keyboard, parse_update
+from api.nurture.models import Cursor, InboundMessage, TelegramUpdate
+from api.nurture.services.inbound import (
+    INTRO_TEXT,
+    MONTHLY_CHOICE,
+    MONTHLY_CONFIRM,
+    MONTHLY_LABEL,
+    SOURCE_CHOICES,
+    SOURCE_PREFIX,
+    SOURCE_QUESTION,
+    STOP_CONFIRM,
+    Inbound,
+    inbound_receive,
+)
+from api.nurture.services.inbox import staff_chat_reply
+from api.nurture.services.outbox import outbound_cancel_for_identity
+from integrations.telegram import Update, parse_update
 
 logger = logging.getLogger(__name__)
 
-State = OutboundMessage.State
-Category = OutboundMessage.Category
+Kind = InboundMessage.Kind
 
-# Answers to "Comment nous avez-vous connus ?": callback key -> self-reported source.
-SOURCE_CHOICES: list[tuple[str, str]] = [
-    ("facebook", "Facebook"),
-    ("whatsapp", "WhatsApp"),
-    ("friend", "Un ami / bouche-à-oreille"),
-    ("tasting", "Une dégustation"),
-    ("fair", "Un salon / une foire"),
-    ("reseller", "Un revendeur"),
-    ("other", "Autre"),
-]
-INTRO_TEXT = ("Bonjour {first_name} ! Bienvenue chez Confiotes 🍹 : sirops, liqueurs et coffrets "
-              "faits au Cameroun. Écrivez-nous ici à tout moment ; tapez STOP pour ne plus recevoir de messages.")
-SOURCE_QUESTION = "Comment nous avez-vous connus ?"
-STOP_OFFER = ("Vous souhaitez moins de messages ? Nous pouvons vous écrire seulement une fois par mois, "
-              "ou plus du tout.")
-STOP_CONFIRM = "C'est noté : vous ne recevrez plus de messages de Confiotes ici. Tapez /start pour revenir."
-MONTHLY_CONFIRM = "C'est noté : vous ne recevrez plus qu'un message par mois."
+# Re-exported: the texts of the bot are the pipeline's, the same on every channel.
+__all__ = ["INTRO_TEXT", "MONTHLY_CONFIRM", "SOURCE_CHOICES", "SOURCE_QUESTION", "STOP_CONFIRM",
+           "telegram_poll_once", "telegram_update_failed", "telegram_update_process", "telegram_update_receive",
+           "telegram_update_refused", "telegram_updates_retry"]
+
 # A refusal is kept with this prefix: it will not change on a retry, so ``telegram_updates_retry`` skips it.
 REFUSED_PREFIX = "refused:"
 TELEGRAM_OFFSET_CURSOR = "telegram_offset"
+# Titles of the buttons the bot sent, to keep a tap's text readable (a callback carries only the id).
+_BUTTON_TITLES = {**{f"{SOURCE_PREFIX}{key}": label for key, label in SOURCE_CHOICES},
+                  MONTHLY_CHOICE: MONTHLY_LABEL, "stop:all": "Ne plus rien recevoir"}
 
 
 # --- updates: stored once, applied once ----------------------------------------------------------------
@@ -96,15 +92,15 @@ def telegram_update_process(*, update_id: int) -> bool:
         if row is None or row.processed_at is not None:
             return False
         update = parse_update(row.payload)
-        if update.kind == "message" and update.chat_id is not None and update.chat_type in (None, "private"):
-            if update.is_start:
-                _bot_start(update)
-            elif update.is_stop:
-                _bot_stop(update)
-            elif update.text:
-                _bot_inbound(update)
+        if _in_staff_chat(update):
+            _staff_chat_update(update)  # staff, never a customer: whatever they write or tap there
+        elif update.kind == "message" and update.chat_id is not None and update.chat_type in (None, "private"):
+            if update.text:
+                inbound_receive(_message_inbound(update))
         elif update.kind == "callback_query" and update.chat_id is not None:
-            _bot_callback(update)
+            if update.callback_query_id:
+                _answer_callback_after_commit(update.callback_query_id)
+            inbound_receive(_callback_inbound(update))
         elif update.kind == "my_chat_member" and update.chat_id is not None and update.blocked:
             _bot_blocked(update)
         row.processed_at = timezone.now()
@@ -165,86 +161,67 @@ def telegram_poll_once(*, client: Any, timeout: int = 25) -> int:
     return len(updates)
 
 
-# --- what each kind of update does ------------------------------------------------------------------------
+# --- the staff chat: replies to forwarded questions ----------------------------------------------------------
 
 
-def _tg_contact(update: Update, **extra: Any) -> Any:
-    """Upsert the contact of the update's chat (``contact_upsert``'s result: ``.contact``, ``.created``)."""
+def _in_staff_chat(update: Update) -> bool:
+    """Whether the update comes from the staff chat (``TELEGRAM_STAFF_CHAT_ID``), a group or a private chat."""
+    staff_chat = str(settings.TELEGRAM_STAFF_CHAT_ID or "")
+    return bool(staff_chat) and update.chat_id is not None and str(update.chat_id) == staff_chat
+
+
+def _staff_chat_update(update: Update) -> None:
+    """A message in the staff chat: a reply (Telegram's reply-to) to a forwarded question answers the person
+    (``services.inbox.staff_chat_reply``); anything else there is staff talking among themselves."""
+    raw: dict[str, Any] = update.raw or {}
+    message: dict[str, Any] = raw["message"] if isinstance(raw.get("message"), dict) else {}
+    replied: dict[str, Any] = message["reply_to_message"] if isinstance(message.get("reply_to_message"), dict) else {}
+    replied_id = replied.get("message_id")
+    if update.kind != "message" or not isinstance(replied_id, int) or isinstance(replied_id, bool):
+        return
     user = update.user
-    names: dict[str, Any] = {}
-    if contact_id_by_telegram_chat(str(update.chat_id)) is None:
+    author = " ".join(x for x in ((user.first_name if user else None), (user.last_name if user else None)) if x)
+    staff_chat_reply(reply_to_message_id=replied_id, text=update.text or "", update_id=update.update_id,
+                     author=author)
+
+
+# --- Telegram updates as inbound messages ------------------------------------------------------------------
+
+
+def _base(update: Update, *, when: datetime | None = None, **fields: Any) -> Inbound:
+    """The parts of an ``Inbound`` every Telegram update shares (identity, keys, the person's time)."""
+    user = update.user
+    return Inbound(
+        channel=Channel.TELEGRAM, sender=str(update.chat_id), provider_message_id=str(update.update_id),
+        event_key=f"tg:{update.update_id}", occurred_at=when or timezone.now(),
+        identity={"telegram_chat_id": str(update.chat_id)},
+        updates={"telegram_username": (user.username if user else None) or None},
         # Names come from Telegram only for a new contact: a name staff or the person gave later wins.
-        names = {"first_name": (user.first_name if user else None) or None,
-                 "last_name": (user.last_name if user else None) or None}
-    return contact_upsert(telegram_chat_id=str(update.chat_id),
-                          telegram_username=(user.username if user else None) or None, **names, **extra)
+        new_contact={"first_name": (user.first_name if user else None) or None,
+                     "last_name": (user.last_name if user else None) or None,
+                     "acquisition_channel": Channel.TELEGRAM},
+        **fields)
 
 
-def _reply(update: Update, contact: Any, suffix: str, text: str, reply_markup: dict | None = None) -> None:
-    """Queue a service reply in the update's chat, once per update and ``suffix``."""
-    outbound_enqueue(idempotency_key=f"tg:{update.update_id}:{suffix}", channel=Channel.TELEGRAM,
-                     recipient=str(update.chat_id), text=text, contact_id=contact.pk, category=Category.SERVICE,
-                     reply_markup=reply_markup)
+def _message_inbound(update: Update) -> Inbound:
+    """A private text message: ``/start [code]`` (a campaign code, or a friend's referral code), or words."""
+    when = datetime.fromtimestamp(update.date, tz=UTC) if update.date else None
+    if not update.is_start:
+        return _base(update, when=when, kind=Kind.TEXT, text=update.text or "")
+    payload = (update.start_payload or "").strip()
+    code = payload.upper()
+    campaign = campaign_resolve_code(code) if code else None
+    return _base(update, when=when, kind=Kind.START, text=update.text or "", payload=payload,
+                 touch_kind=TouchpointKind.BOT_START, campaign_code=code or None,
+                 touch_details={"payload": payload}, start_code=code,
+                 referral_codes=(payload,) if payload and campaign is None else (),
+                 referral_via="telegram_start", consent_how="bot /start")
 
 
-def _bot_start(update: Update) -> None:
-    """``/start [code]``: contact, consent, bot-start touchpoint, intro, "how did you hear of us", enrollments."""
-    code = (update.start_payload or "").strip().upper()
-    known = contact_id_by_telegram_chat(str(update.chat_id)) is not None
-    result = _tg_contact(update, **({} if known else {"acquisition_channel": Channel.TELEGRAM}))
-    contact = result.contact
-    consent_grant(contact_id=contact.pk, channel=Channel.TELEGRAM, how="bot /start")
-    touchpoint_record(contact_id=contact.pk, channel=Channel.TELEGRAM, kind=TouchpointKind.BOT_START,
-                      campaign_code=code or None, provider_event_id=f"tg:{update.update_id}",
-                      details={"payload": update.start_payload or ""})
-    profile = nurture_profile_get(contact.pk)
-    if profile.stop_offered_at:  # coming back with /start ends a pending STOP
-        NurtureProfile.objects.filter(pk=profile.pk).update(stop_offered_at=None)
-    _reply(update, contact, "intro", render_text(INTRO_TEXT, contact))
-    if not contact.self_reported_source:
-        rows = [[(label, f"src:{key}")] for key, label in SOURCE_CHOICES]
-        _reply(update, contact, "source", SOURCE_QUESTION, inline_keyboard(rows))
-    lead_score_record(contact_id=contact.pk, kind="bot_start", ref=f"tg:{update.update_id}")
-    if result.created:
-        staff_notify(key=f"new_lead:{contact.pk}",
-                     text=f"🆕 Nouveau prospect Telegram : {contact.display_name}"
-                          f"{' @' + contact.telegram_username if contact.telegram_username else ''} (#{contact.pk})"
-                          f"{', campagne ' + code if code else ''}.")
-    sequences = list(Sequence.objects.filter(purpose=Purpose.CAMPAIGN, campaign_code=code, is_active=True)) if code \
-        else []
-    if not sequences and result.created:
-        sequences = list(Sequence.objects.filter(purpose=Purpose.INTRODUCTION, is_active=True))
-    for sequence in sequences:
-        enrollment_create(sequence_id=sequence.pk, contact_id=contact.pk,
-                          trigger="bot_start" if code else "new_contact")
-
-
-def _stop_buttons() -> dict[str, Any]:
-    return inline_keyboard([[("Un message par mois", "freq:monthly")], [("Ne plus rien recevoir", "stop:all")]])
-
-
-def _bot_stop(update: Update) -> None:
-    """STOP: first offer "monthly only" (marketing is held meanwhile); a second STOP opts out at once."""
-    contact = _tg_contact(update).contact
-    profile = nurture_profile_get(contact.pk)
-    if profile.stop_offered_at is None:
-        NurtureProfile.objects.filter(pk=profile.pk).update(stop_offered_at=timezone.now())
-        contact_event_record(contact_id=contact.pk, kind="stop_requested",
-                             summary="A demandé STOP sur Telegram : moins de messages proposé", data={})
-        _reply(update, contact, "stop-offer", STOP_OFFER, _stop_buttons())
-    else:
-        _opt_out_telegram(update, contact)
-
-
-def _opt_out_telegram(update: Update, contact: Any) -> None:
-    """Revoke Telegram consent, stop every sequence, cancel queued marketing, confirm."""
-    consent_revoke(contact_id=contact.pk, channel=Channel.TELEGRAM, how="bot STOP")
-    enrollments_stop_for_contact(contact_id=contact.pk, reason="opted_out")
-    OutboundMessage.objects.filter(contact_id=contact.pk, channel=Channel.TELEGRAM, state=State.SCHEDULED,
-                                   category=Category.MARKETING).update(state=State.CANCELLED, reason="opted_out",
-                                                                       claim_token="", claimed_until=None)
-    NurtureProfile.objects.filter(contact_id=contact.pk).update(stop_offered_at=None)
-    _reply(update, contact, "stop-confirm", STOP_CONFIRM)
+def _callback_inbound(update: Update) -> Inbound:
+    """A tapped inline button. Telegram does not date a tap: the time it reached us stands for it."""
+    data = update.callback_data or ""
+    return _base(update, kind=Kind.BUTTON, text=_BUTTON_TITLES.get(data, data), payload=data)
 
 
 def _answer_callback_after_commit(query_id: str) -> None:
@@ -257,43 +234,6 @@ def _answer_callback_after_commit(query_id: str) -> None:
             logger.info("answerCallbackQuery failed", exc_info=True)
 
     transaction.on_commit(answer)
-
-
-def _bot_callback(update: Update) -> None:
-    """Inline buttons: the self-reported source, or the answer to the STOP offer."""
-    data = update.callback_data or ""
-    contact = _tg_contact(update).contact
-    if update.callback_query_id:
-        _answer_callback_after_commit(update.callback_query_id)
-    if data.startswith("src:"):
-        label = dict(SOURCE_CHOICES).get(data[4:])
-        if label is None:
-            return
-        contact_upsert(telegram_chat_id=str(update.chat_id), self_reported_source=label, create=False)
-        touchpoint_record(contact_id=contact.pk, channel=Channel.TELEGRAM, kind=TouchpointKind.SELF_REPORTED_SOURCE,
-                          provider_event_id=f"tg:{update.update_id}", details={"source": label})
-        lead_score_record(contact_id=contact.pk, kind="self_reported_source", ref=f"tg:{update.update_id}")
-        _reply(update, contact, "source-thanks", "Merci ! 🙏")
-    elif data == "freq:monthly":
-        NurtureProfile.objects.filter(contact_id=contact.pk).update(
-            frequency=NurtureProfile.Frequency.MONTHLY, stop_offered_at=None)
-        enrollments_stop_for_contact(contact_id=contact.pk, reason="monthly_only", keep_purposes=[Purpose.MONTHLY])
-        contact_event_record(contact_id=contact.pk, kind="frequency_changed",
-                             summary="Ne veut plus qu'un message par mois (Telegram)", data={})
-        _reply(update, contact, "monthly-confirm", MONTHLY_CONFIRM)
-    elif data == "stop:all":
-        _opt_out_telegram(update, contact)
-
-
-def _bot_inbound(update: Update) -> None:
-    """Any other text: an inbound touchpoint, a reply stop condition, points, and a copy to staff."""
-    contact = _tg_contact(update).contact
-    touchpoint_record(contact_id=contact.pk, channel=Channel.TELEGRAM, kind=TouchpointKind.INBOUND_MESSAGE,
-                      provider_event_id=f"tg:{update.update_id}", details={"text": (update.text or "")[:500]})
-    enrollments_stop_for_contact(contact_id=contact.pk, reason="replied", on_reply=True)
-    lead_score_record(contact_id=contact.pk, kind="inbound_message", ref=f"tg:{update.update_id}")
-    who = contact.display_name + (f" @{contact.telegram_username}" if contact.telegram_username else "")
-    staff_notify(key=f"inbound:{update.update_id}", text=f"💬 {who} (#{contact.pk}) : {update.text}")
 
 
 def _bot_blocked(update: Update) -> None:

@@ -100,3 +100,8 @@ def window_next(at: datetime, start: dtime | None, end: dtime | None) -> datetim
     if candidate <= local:
         candidate += timedelta(days=1)
     return candidate.astimezone(UTC)
+
+
+# How staff messages name a messaging channel.
+CHANNEL_LABELS: dict[str, str] = {Channel.TELEGRAM: "Telegram", Channel.WHATSAPP: "WhatsApp",
+                                  Channel.MESSENGER: "Messenger"}

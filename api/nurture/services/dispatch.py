@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -33,13 +32,14 @@ from django.utils import timezone
 from api.campaigns.selectors import messaging_window_until
 from api.common.errors import ApplicationError
 from api.contacts.enums import Channel
-from api.contacts.selectors import contact_can_receive
+from api.contacts.selectors import contacts_can_receive
 from api.contacts.services import contact_mark_unreachable
 from api.nurture import conf, senders
 from api.nurture.models import NurtureProfile, OutboundMessage
 from api.nurture.ratelimit import get_rate_limiter
 from api.nurture.services.channels import contact_recipient, parse_clock, window_next
 from api.nurture.services.outbox import outbound_cancel_for_identity
+from api.nurture.services.templates import template_drop_inside_window, template_refusal
 from api.orders.selectors import contacts_with_open_complaint
 from integrations.errors import NotConfigured, PermanentError, RateLimited, TransientError, Unreachable
 
@@ -53,6 +53,12 @@ _SERVICE_BLOCKING = {"no_such_contact", "erased", "no_identity", "unreachable", 
 # Transient errors back off 30 s, 60 s, 120 s... capped at an hour.
 _BACKOFF_FIRST_SECONDS = 30
 _BACKOFF_MAX_SECONDS = 3600
+# Consent, opt-out and reachability are read for a whole claimed batch at once, and read again when
+# older than this at a send: a STOP recorded meanwhile holds back the batch's later messages within a
+# second (a Telegram STOP also cancels the queued rows at once, which ``scheduled -> sending`` honours).
+# Asking the contacts app for each message cost three queries, 1.1 ms of a worker's CPU per message
+# in ``bench/dispatch.py`` (2026-12-03), more than the provider call.
+CONSENT_FRESH_SECONDS = 1.0
 
 
 @dataclass
@@ -118,8 +124,14 @@ def _claim(*, token: str, batch: int, now: datetime) -> list[int]:
             return []
         OutboundMessage.objects.filter(free, id__in=ids, state=State.SCHEDULED).update(
             claim_token=token, claimed_until=lease_until)
-    return list(OutboundMessage.objects.filter(claim_token=token, state=State.SCHEDULED)
+    return list(OutboundMessage.objects.filter(id__in=ids, claim_token=token, state=State.SCHEDULED)
                 .order_by("due_at", "id").values_list("id", flat=True))
+
+
+def _load_batch(ids: list[int]) -> list[OutboundMessage]:
+    """The claimed rows, with their contacts, in claim order (one query)."""
+    rows = OutboundMessage.objects.select_related("contact").in_bulk(ids)
+    return [rows[i] for i in ids if i in rows]
 
 
 def _release(message_id: int, token: str, *, due_at: datetime, reason: str = "") -> bool:
@@ -130,6 +142,12 @@ def _release(message_id: int, token: str, *, due_at: datetime, reason: str = "")
         fields["reason"] = reason
     return bool(OutboundMessage.objects.filter(pk=message_id, state=State.SCHEDULED, claim_token=token)
                 .update(**fields))
+
+
+def _give_back(ids: list[int], token: str) -> None:
+    """Return the rows of a claim that a run did not reach to the pool (also on a crash that Python sees)."""
+    OutboundMessage.objects.filter(id__in=ids, claim_token=token, state=State.SCHEDULED).update(
+        claim_token="", claimed_until=None)
 
 
 def _end(message_id: int, token: str, state: str, reason: str) -> bool:
@@ -153,12 +171,16 @@ class _SentHistory:
 
     Read in three queries per batch and kept up to date with this worker's own sends; a send by another
     worker to the same contact during the batch (a few seconds) is not seen, so the caps may be
-    exceeded by one in that rare race. Consent, opt-out and reachability are not read here: they are
-    asked of the contacts app for each message, at the moment it is sent.
+    exceeded by one in that rare race. Consent, opt-out and reachability (``can_receive``) are asked
+    of the contacts app for the whole batch, and asked again once that answer is older than
+    ``CONSENT_FRESH_SECONDS``.
     """
 
     def __init__(self, contact_ids: Iterable[int], now: datetime):
         contact_ids = set(contact_ids)
+        self._contact_ids = contact_ids
+        self._consent: dict[str, tuple[float, dict[int, tuple[bool, str]]]] = {}  # channel -> (read at, verdicts)
+        self._asked: dict[str, set[int]] = {}  # channel -> contacts whose verdict was used
         # Whose complaint case is still open: no marketing to them until staff close it (read from
         # the orders app each batch, never copied, so closing the case resumes marketing at once).
         self.complaining = contacts_with_open_complaint(contact_ids)
@@ -179,6 +201,18 @@ class _SentHistory:
     def add(self, contact_id: int, at: datetime) -> None:
         self._by_contact.setdefault(contact_id, []).append(at)
 
+    def can_receive(self, contact_id: int, channel: str) -> tuple[bool, str]:
+        """``contact_can_receive`` of the contacts app, read for the batch at most ``CONSENT_FRESH_SECONDS`` ago."""
+        clock = time.monotonic()
+        read_at, verdicts = self._consent.get(channel, (0.0, {}))
+        if contact_id not in verdicts or clock - read_at > CONSENT_FRESH_SECONDS:
+            # The batch's contacts not asked yet on this channel, read again together.
+            asked = self._asked.setdefault(channel, set())
+            verdicts = contacts_can_receive((self._contact_ids - asked) | {contact_id}, channel)
+            self._consent[channel] = (clock, verdicts)
+        self._asked.setdefault(channel, set()).add(contact_id)
+        return verdicts[contact_id]
+
 
 def _message_window(message: OutboundMessage) -> tuple[dtime | None, dtime | None]:
     """The contact's preferred hours win; else the message's (step's) window; else the default."""
@@ -192,17 +226,33 @@ def _message_window(message: OutboundMessage) -> tuple[dtime | None, dtime | Non
 
 def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentHistory | None = None) -> _Verdict:
     """Consent, opt-out, reachability, an open complaint, frequency, caps and windows, checked now
-    (DESIGN rule 3)."""
+    (DESIGN rule 3); on WhatsApp outside the 24-hour window, the template and Meta's rules for it
+    (``services.templates.template_refusal``). Inside the window a WhatsApp message about to be sent
+    drops its template (it goes as text); outside it the row keeps the template that ``deliver`` sends."""
     history = history or _SentHistory([message.contact_id] if message.contact_id else [], now)
     if message.category == Category.STAFF:
         return _Verdict("send")
     contact = message.contact
     if contact is None:
         return _Verdict("skip", "no_contact")
-    ok, why = contact_can_receive(contact.pk, message.channel)
+    ok, why = history.can_receive(contact.pk, message.channel)
+    # WhatsApp outside the 24-hour window: only an approved template may go (services.templates says
+    # which of Meta's rules apply); inside it the message goes as its free text. A service reply
+    # without a template is the answer to someone who just wrote: Meta judges it (131047).
+    as_template = False
     if message.category == Category.SERVICE:
         # A reply to someone who wrote to us (even "STOP") goes out unless the chat is gone.
-        return _Verdict("skip", why) if (not ok and why in _SERVICE_BLOCKING) else _Verdict("send")
+        if not ok and why in _SERVICE_BLOCKING:
+            return _Verdict("skip", why)
+        if message.channel == Channel.WHATSAPP and message.template_name:
+            until = messaging_window_until(contact_id=contact.pk, channel=Channel.WHATSAPP)
+            as_template = until is None or until <= now
+            refusal = template_refusal(message, now=now, can_receive=(ok, why)) if as_template else ""
+            if refusal:
+                return _Verdict("skip", refusal)
+            if not as_template:
+                template_drop_inside_window(message)
+        return _Verdict("send")
     if not ok:
         return _Verdict("skip", why)
     if contact.pk in history.complaining:
@@ -221,8 +271,10 @@ def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentH
             return _Verdict("skip", "outside_messaging_window")
     elif message.channel == Channel.WHATSAPP:
         until = messaging_window_until(contact_id=contact.pk, channel=Channel.WHATSAPP)
-        if until is None or until <= now:
-            return _Verdict("skip", "template_required")
+        as_template = until is None or until <= now
+        refusal = template_refusal(message, now=now, can_receive=(ok, why)) if as_template else ""
+        if refusal:
+            return _Verdict("skip", refusal)
     start, end = _message_window(message)
     allowed = window_next(now, start, end)
     if allowed > now:
@@ -233,30 +285,92 @@ def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentH
         if message.enrollment_id:  # a sequence step waits for room; a broadcast is of its day
             return _Verdict("defer", "weekly_cap", recent[len(recent) - cap] + timedelta(days=7, minutes=1))
         return _Verdict("skip", "weekly_cap")
+    if message.channel == Channel.WHATSAPP and not as_template:
+        template_drop_inside_window(message)
     return _Verdict("send")
 
 
 # --- sending one row, step by step ---------------------------------------------------------------------
 
 
-@contextmanager
-def _relaxed_commit() -> Iterator[None]:
-    """A transaction whose commit does not wait for the disk (PostgreSQL ``synchronous_commit = off``).
+# The two transitions every sent message makes, as plain SQL on the app's own table: through the ORM
+# each cost 0.3-1 ms of CPU to build, more than the statement itself (bench/dispatch.py, 2026-12-03).
+# Portable SQL (Django turns %s into SQLite's ?); timestamps go through ``_db_time``.
+_TABLE = OutboundMessage._meta.db_table
+_START_SQL = (f"UPDATE {_TABLE} SET state = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s "
+              "WHERE id = %s AND state = %s AND claim_token = %s")
+_SENT_SQL = (f"UPDATE {_TABLE} SET state = %s, provider_message_id = %s, sent_at = %s, claim_token = '', "
+             "claimed_until = NULL, reason = '', updated_at = %s WHERE id = %s AND state = %s")
+# A lone ``sending -> sent`` need not wait for the disk (PostgreSQL ``synchronous_commit = off`` for
+# that transaction alone): if the database crashed and lost it, the row would stay ``sending`` and end
+# as ``unknown_outcome`` (never resent). ``scheduled -> sending`` stays durable: losing it could let a
+# delivered message be sent again.
+_RELAXED_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+# A kept ``sent`` record waits through the limiter's pacing (a few ms between messages at full rate),
+# but is written before a longer wait, such as the pause after a 429.
+_SENT_KEPT_THROUGH_WAIT_SECONDS = 0.5
 
-    Used only for ``sending -> sent``: if the database crashed and lost that commit, the row would
-    stay ``sending`` and end as ``unknown_outcome`` (never resent), so durability is not needed
-    there, and skipping the flush halves the disk waits per message. ``scheduled -> sending`` stays
-    durable: losing it could let a delivered message be sent again.
+
+def _db_time(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _several_statements() -> bool:
+    """Whether one round trip may carry several statements (PostgreSQL with client-side binding, Django's
+    default with psycopg 3); they then run as one implicit transaction."""
+    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+
+
+def _execute(statements: list[tuple[str, list[Any]]]) -> int:
+    """Run statements of this module in one round trip when the database allows it, else one by one;
+    returns how many rows the last one changed."""
+    with connection.cursor() as cursor:
+        if len(statements) > 1 and _several_statements():
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            for _ in statements[1:]:
+                cursor.nextset()
+            return cursor.rowcount
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+class _SentRecords:
+    """The ``sending -> sent`` write of the last message sent, kept to go with the next statement.
+
+    The next message's ``scheduled -> sending`` carries it in the same round trip (one durable
+    transaction on PostgreSQL), so a Telegram message costs one statement (the other channels' sends are
+    recorded at once, see ``_deliver``); before a wait of the limiter longer
+    than ``_SENT_KEPT_THROUGH_WAIT_SECONDS`` and at the end of a batch it is written alone
+    (``_record_sent``). Until then the row says ``sending``: a worker killed in between leaves it to
+    end as ``unknown_outcome``, never resent, as one killed during the call.
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+
+    def __init__(self) -> None:
+        self.pending: list[Any] | None = None
+
+    def add(self, message: OutboundMessage, provider_id: str) -> datetime:
+        sent_at = timezone.now()
+        at = _db_time(sent_at)
+        self.pending = [State.SENT.value, provider_id[:100], at, at, message.pk, State.SENDING.value]
+        return sent_at
+
+    def take(self) -> list[tuple[str, list[Any]]]:
+        pending, self.pending = self.pending, None
+        return [] if pending is None else [(_SENT_SQL, pending)]
+
+
+def _record_sent(sent: _SentRecords) -> None:
+    """Write the kept ``sending -> sent`` now, without waiting for the disk where the database allows it."""
+    statements = sent.take()
+    if statements and _several_statements():
+        statements = [(_RELAXED_PREFIX.rstrip("; "), []), *statements]
+    if statements:
+        _execute(statements)
 
 
 def _send_one(message: OutboundMessage, token: str, *, limiter: Any, stats: DispatchStats, deadline: float,
-              deliver: Callable[..., str], history: _SentHistory) -> None:
+              deliver: Callable[..., str], history: _SentHistory, sent: _SentRecords) -> None:
     """Check, pace, and send one claimed row; every exit leaves the row in a state that says what happened.
 
     ``message`` was read with the batch; every transition below is guarded by state and claim token,
@@ -269,11 +383,11 @@ def _send_one(message: OutboundMessage, token: str, *, limiter: Any, stats: Disp
         _apply_verdict(message, token, verdict, stats)
         return
     _refresh_recipient(message)
-    if not _pace(message, token, limiter=limiter, stats=stats, deadline=deadline):
+    if not _pace(message, token, limiter=limiter, stats=stats, deadline=deadline, sent=sent):
         return
-    if not _start_sending(message, token):
+    if not _start_sending(message, token, sent):
         return  # cancelled meanwhile (stop, unreachable, broadcast cancel)
-    _deliver(message, limiter=limiter, stats=stats, deliver=deliver, history=history)
+    _deliver(message, limiter=limiter, stats=stats, deliver=deliver, history=history, sent=sent)
 
 
 def _apply_verdict(message: OutboundMessage, token: str, verdict: _Verdict, stats: DispatchStats) -> None:
@@ -303,7 +417,8 @@ def _refresh_recipient(message: OutboundMessage) -> None:
         message.recipient = current
 
 
-def _pace(message: OutboundMessage, token: str, *, limiter: Any, stats: DispatchStats, deadline: float) -> bool:
+def _pace(message: OutboundMessage, token: str, *, limiter: Any, stats: DispatchStats, deadline: float,
+          sent: _SentRecords) -> bool:
     """Wait for the shared limiter; False when the row went back to the pool instead.
 
     A global wait is slept (the whole provider waits, a 429's ``retry_after`` included: so does this
@@ -317,30 +432,35 @@ def _pace(message: OutboundMessage, token: str, *, limiter: Any, stats: Dispatch
             if _release(message.pk, token, due_at=timezone.now() + timedelta(seconds=wait)):
                 stats.count("rescheduled", "paced")
             return False
+        if wait > _SENT_KEPT_THROUGH_WAIT_SECONDS:
+            _record_sent(sent)  # not kept waiting through a provider's pause
         time.sleep(wait)
 
 
-def _start_sending(message: OutboundMessage, token: str) -> bool:
-    """``scheduled -> sending`` (durable, before the provider call); False when the row is no longer ours."""
-    started = timezone.now()
-    return bool(OutboundMessage.objects.filter(pk=message.pk, state=State.SCHEDULED, claim_token=token).update(
-        state=State.SENDING, claimed_at=started, attempts=F("attempts") + 1, updated_at=started))
+def _start_sending(message: OutboundMessage, token: str, sent: _SentRecords) -> bool:
+    """``scheduled -> sending`` (durable, before the provider call), with the kept sent record of the
+    message before; False when the row is no longer ours."""
+    started = _db_time(timezone.now())
+    start = [State.SENDING.value, started, started, message.pk, State.SCHEDULED.value, token]
+    return bool(_execute([*sent.take(), (_START_SQL, start)]))
 
 
 def _deliver(message: OutboundMessage, *, limiter: Any, stats: DispatchStats, deliver: Callable[..., str],
-             history: _SentHistory) -> None:
+             history: _SentHistory, sent: _SentRecords) -> None:
     """Call the provider for a row in ``sending`` and record the outcome on it."""
     try:
         provider_id = deliver(channel=message.channel, recipient=message.recipient, text=message.text,
-                              image_url=message.image_url, reply_markup=message.reply_markup)
+                              image_url=message.image_url, reply_markup=message.reply_markup,
+                              template_name=message.template_name, template_language=message.template_language,
+                              template_parameters=message.template_parameters, message_id=message.pk)
     except Exception as exc:
         _record_failure(message, exc, limiter=limiter, stats=stats)
         return
-    sent_at = timezone.now()
-    with _relaxed_commit():
-        OutboundMessage.objects.filter(pk=message.pk, state=State.SENDING).update(
-            state=State.SENT, provider_message_id=provider_id[:100], sent_at=sent_at, claim_token="",
-            claimed_until=None, reason="", updated_at=sent_at)
+    sent_at = sent.add(message, provider_id)
+    if message.channel != Channel.TELEGRAM:
+        # WhatsApp and Messenger report statuses by the provider's message id, and a status finds
+        # nothing before the row holds that id: record it at once rather than with the next message.
+        _record_sent(sent)
     if message.contact_id and message.category == Category.MARKETING:
         history.add(message.contact_id, sent_at)
     stats.count("sent")
@@ -427,17 +547,16 @@ def outbound_dispatch(*, max_seconds: float | None = None, batch_size: int | Non
             time.sleep(idle_sleep)
             continue
         stats.claimed += len(ids)
+        sent = _SentRecords()
         try:
-            batch = OutboundMessage.objects.select_related("contact").in_bulk(ids)
-            history = _SentHistory([m.contact_id for m in batch.values() if m.contact_id], timezone.now())
-            for message_id in ids:
+            batch = _load_batch(ids)
+            history = _SentHistory([m.contact_id for m in batch if m.contact_id], timezone.now())
+            for message in batch:
                 if time.monotonic() >= deadline:
                     break
-                if message_id in batch:
-                    _send_one(batch[message_id], token, limiter=limiter, stats=stats, deadline=deadline,
-                              deliver=deliver, history=history)
+                _send_one(message, token, limiter=limiter, stats=stats, deadline=deadline, deliver=deliver,
+                          history=history, sent=sent)
         finally:
-            # Give back what this run did not reach (also on a crash that Python sees).
-            OutboundMessage.objects.filter(claim_token=token, state=State.SCHEDULED).update(
-                claim_token="", claimed_until=None)
+            _record_sent(sent)
+            _give_back(ids, token)
     return stats

@@ -3,6 +3,8 @@ a happy rating asks for referrals, an unhappy one gets an apology and a staff al
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.common.errors import NotFoundError
 from api.contacts.enums import Channel
 from api.contacts.selectors import contact_find
@@ -10,9 +12,14 @@ from api.nurture import conf
 from api.nurture.enums import Purpose
 from api.nurture.models import OutboundMessage, Sequence
 from api.nurture.services.channels import SUPPORTED_CHANNELS, channel_choose, contact_recipient, render_text
-from api.nurture.services.outbox import outbound_enqueue, staff_notify
+from api.nurture.services.outbox import staff_notify
 from api.nurture.services.scoring import lead_score_record
 from api.nurture.services.sequences import enrollment_create, enrollments_stop_for_contact
+from api.nurture.services.templates import (
+    order_parameters,
+    outbound_enqueue_with_template,
+    whatsapp_template_by_name,
+)
 from api.orders.enums import OrderEventKind, OrderStatus
 from api.orders.events import OrderEvent
 
@@ -67,9 +74,11 @@ def _apologise_and_alert_staff(event: OrderEvent, complaint_id: int) -> None:
     channel = channel_choose(contact, SUPPORTED_CHANNELS)
     if channel:
         template = str(conf.get("NURTURE_APOLOGY_TEMPLATE")).replace("{order_number}", event.order_number)
-        outbound_enqueue(idempotency_key=f"apology:{event.order_id}", channel=channel,
-                         recipient=contact_recipient(contact, channel), contact_id=contact.pk,
-                         category=OutboundMessage.Category.SERVICE, text=render_text(template, contact))
+        outbound_enqueue_with_template(
+            template=whatsapp_template_by_name(conf.get("NURTURE_WHATSAPP_TEMPLATE_APOLOGY")),
+            parameters=_order_parameters(event, contact), idempotency_key=f"apology:{event.order_id}",
+            channel=channel, recipient=contact_recipient(contact, channel), contact_id=contact.pk,
+            category=OutboundMessage.Category.SERVICE, text=render_text(template, contact))
         apology = f"Excuses envoyées sur {Channel(channel).label}."
     else:
         call = f"appelez-le au {contact.phone}" if contact.phone else "appelez-le"
@@ -88,6 +97,14 @@ def _thank_with_referral_code(event: OrderEvent) -> None:
         raise NotFoundError(f"No contact #{event.contact_id}.")
     channel = channel_choose(contact, SUPPORTED_CHANNELS)
     if channel:
-        outbound_enqueue(idempotency_key=f"referral:{event.order_id}", channel=channel,
-                         recipient=contact_recipient(contact, channel), contact_id=contact.pk,
-                         text=render_text(REFERRAL_THANKS, contact))
+        outbound_enqueue_with_template(
+            template=whatsapp_template_by_name(conf.get("NURTURE_WHATSAPP_TEMPLATE_REFERRAL_THANKS")),
+            parameters=_order_parameters(event, contact), idempotency_key=f"referral:{event.order_id}",
+            channel=channel, recipient=contact_recipient(contact, channel), contact_id=contact.pk,
+            text=render_text(REFERRAL_THANKS, contact))
+
+
+def _order_parameters(event: OrderEvent, contact: Any) -> list[str]:
+    """Variables of an order message's WhatsApp template (mapping in ``services.templates``)."""
+    return order_parameters(contact, order_number=event.order_number, status=event.status,
+                            total_xaf=event.total_xaf)

@@ -61,13 +61,17 @@ def outbound_enqueue(*, idempotency_key: str, channel: str, recipient: str, text
     return message
 
 
-def staff_notify(*, key: str, text: str) -> OutboundMessage | None:
-    """Tell staff in the configured Telegram chat (once per ``key``); a no-op when no chat is configured."""
+def staff_notify(*, key: str, text: str, image_url: str = "") -> OutboundMessage | None:
+    """Tell staff in the configured Telegram chat (once per ``key``); a no-op when no chat is configured.
+
+    With ``image_url`` the text goes as the picture's caption (Telegram caps captions at 1024 characters).
+    """
     chat = str(settings.TELEGRAM_STAFF_CHAT_ID or "")
     if not chat:
         return None
     return outbound_enqueue(idempotency_key=f"staff:{key}", channel=Channel.TELEGRAM, recipient=chat,
-                            text=text[:4000], category=Category.STAFF)
+                            text=text[:1024] if image_url else text[:4000], image_url=image_url,
+                            category=Category.STAFF)
 
 
 def outbound_cancel_for_identity(*, channel: str, recipient: str, reason: str) -> int:

@@ -24,7 +24,12 @@ from api.nurture.services.channels import (
     validate_audience,
     validate_channels,
 )
-from api.nurture.services.outbox import outbound_enqueue
+from api.nurture.services.templates import (
+    CONTACT_PARAMETERS,
+    contact_parameters,
+    outbound_enqueue_with_template,
+    whatsapp_template_choose,
+)
 
 State = OutboundMessage.State
 
@@ -34,7 +39,9 @@ def sequence_create(*, name: str, steps: list[dict[str, Any]], purpose: str = Pu
                     campaign_code: str = "", audience: dict[str, Any] | None = None,
                     channels: list[str] | None = None, stop_on_order: bool = True, stop_on_reply: bool = False,
                     is_active: bool = True) -> Sequence:
-    """Create a sequence with its steps (``delay``, ``text``, ``image_url``, ``window_start``/``end``).
+    """Create a sequence with its steps (``delay``, ``text``, ``image_url``, ``window_start``/``end``,
+    ``whatsapp_template``: an approved template's id, sent instead of the text on WhatsApp outside
+    the 24-hour window, see ``services.templates``).
 
     Channels default to every supported channel; a campaign sequence needs its campaign code (the
     code a bot ``/start`` carries). One transaction: a bad step leaves nothing behind.
@@ -52,19 +59,20 @@ def sequence_create(*, name: str, steps: list[dict[str, Any]], purpose: str = Pu
     sequence.full_clean()
     sequence.save()
     for position, step in enumerate(steps, start=1):
+        template = whatsapp_template_choose(step.get("whatsapp_template"), max_parameters=CONTACT_PARAMETERS,
+                                            field=f"steps[{position - 1}].whatsapp_template")
         SequenceStep.objects.create(sequence=sequence, position=position, delay=_duration(step.get("delay"), position),
                                     text=step["text"], image_url=step.get("image_url") or "",
                                     window_start=_clock(step.get("window_start")),
-                                    window_end=_clock(step.get("window_end")))
+                                    window_end=_clock(step.get("window_end")), whatsapp_template=template)
     return sequence
 
 
 def _duration(value: Any, position: int, field: str = "") -> timedelta:
     if value is None or value == "":
         return timedelta()
-    if isinstance(value, timedelta):
-        return value
-    parsed = parse_duration(str(value))
+    # A timedelta (the back office's form) obeys the same bounds as a typed duration.
+    parsed = value if isinstance(value, timedelta) else parse_duration(str(value))
     if parsed is None or parsed < timedelta() or parsed > SequenceStep.MAX_DELAY:
         raise ApplicationError("A step delay is a positive duration of at most 366 days, such as `1 00:00:00`.", code="validation_error",
                                errors=[field_error(field or f"steps[{position - 1}].delay", "Invalid duration.")])
@@ -111,7 +119,7 @@ MAX_STEP_TEXT = 4096  # Telegram's limit on one message, the smallest of the thr
 
 
 def _step_fields(*, text: str, delay: Any, image_url: str, window_start: Any, window_end: Any,
-                 position: int) -> dict[str, Any]:
+                 position: int, whatsapp_template: int | None = None) -> dict[str, Any]:
     """A step's checked fields, or a 400 naming the field (the same rules for adding and editing)."""
     text = (text or "").strip()
     errors = []
@@ -125,13 +133,16 @@ def _step_fields(*, text: str, delay: Any, image_url: str, window_start: Any, wi
     if errors:
         raise ApplicationError("The message is not valid.", code="validation_error", errors=errors)
     return {"text": text, "delay": _duration(delay, position, "delay"), "image_url": image_url or "",
-            "window_start": start, "window_end": end}
+            "window_start": start, "window_end": end,
+            "whatsapp_template": whatsapp_template_choose(whatsapp_template, max_parameters=CONTACT_PARAMETERS)}
 
 
 @transaction.atomic
 def sequence_step_update(*, sequence_id: int, position: int, text: str, delay: Any = None, image_url: str = "",
-                         window_start: Any = None, window_end: Any = None) -> SequenceStep:
-    """Rewrite step ``position`` of a sequence (text, delay after the previous one, image, sending window).
+                         window_start: Any = None, window_end: Any = None,
+                         whatsapp_template: int | None = None) -> SequenceStep:
+    """Rewrite step ``position`` of a sequence (text, delay after the previous one, image, sending window,
+    WhatsApp template: none when not given).
 
     Only people enrolled from now on get the new text: messages already queued keep theirs, like a
     letter already posted. 404 when the sequence or the step does not exist.
@@ -140,7 +151,8 @@ def sequence_step_update(*, sequence_id: int, position: int, text: str, delay: A
     if step is None:
         raise NotFoundError(f"No step {position} in sequence #{sequence_id}.")
     for name, value in _step_fields(text=text, delay=delay, image_url=image_url, window_start=window_start,
-                                     window_end=window_end, position=position).items():
+                                     window_end=window_end, position=position,
+                                     whatsapp_template=whatsapp_template).items():
         setattr(step, name, value)
     step.full_clean()
     step.save()
@@ -149,7 +161,8 @@ def sequence_step_update(*, sequence_id: int, position: int, text: str, delay: A
 
 @transaction.atomic
 def sequence_step_add(*, sequence_id: int, text: str, delay: Any = None, image_url: str = "",
-                      window_start: Any = None, window_end: Any = None) -> SequenceStep:
+                      window_start: Any = None, window_end: Any = None,
+                      whatsapp_template: int | None = None) -> SequenceStep:
     """Add a message at the end of a sequence; the sequence row is locked so two additions get two positions."""
     sequence = Sequence.objects.select_for_update().filter(pk=sequence_id).first()
     if sequence is None:
@@ -157,7 +170,8 @@ def sequence_step_add(*, sequence_id: int, text: str, delay: Any = None, image_u
     position = (sequence.steps.order_by("-position").values_list("position", flat=True).first() or 0) + 1
     step = SequenceStep(sequence=sequence, position=position,
                         **_step_fields(text=text, delay=delay, image_url=image_url, window_start=window_start,
-                                       window_end=window_end, position=position))
+                                       window_end=window_end, position=position,
+                                       whatsapp_template=whatsapp_template))
     step.full_clean()
     step.save()
     return step
@@ -202,12 +216,13 @@ def enrollment_create(*, sequence_id: int, contact_id: int, trigger: str, trigge
             return None
         due = now
         recipient = contact_recipient(contact, channel)
-        for step in sequence.steps.order_by("position"):
+        for step in sequence.steps.select_related("whatsapp_template").order_by("position"):
             due = due + step.delay
-            outbound_enqueue(idempotency_key=f"seq:{enrollment.pk}:{step.position}", channel=channel,
-                             recipient=recipient, text=render_text(step.text, contact), contact_id=contact.pk,
-                             due_at=due, image_url=step.image_url, window=(step.window_start, step.window_end),
-                             enrollment_id=enrollment.pk, step_id=step.pk)
+            outbound_enqueue_with_template(
+                template=step.whatsapp_template, parameters=contact_parameters(contact),
+                idempotency_key=f"seq:{enrollment.pk}:{step.position}", channel=channel, recipient=recipient,
+                text=render_text(step.text, contact), contact_id=contact.pk, due_at=due, image_url=step.image_url,
+                window=(step.window_start, step.window_end), enrollment_id=enrollment.pk, step_id=step.pk)
     return enrollment
 
 

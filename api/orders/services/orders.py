@@ -18,10 +18,17 @@ from django.utils import timezone
 
 from api.common.businesstime import business_localtime
 from api.common.errors import ConflictError, NotFoundError, field_error
-from api.contacts.selectors import contact_find, contact_is_live
-from api.contacts.services import contact_upsert
+from api.contacts.selectors import contact_find, contact_id_resolve, contact_is_live, contact_referrer_id
+from api.contacts.services import contact_upsert, referral_code_apply
 from api.orders import conf
-from api.orders.coupons import CouponLine, CouponRefused, CouponRequest, coupon_refusal_error, coupon_resolve
+from api.orders.coupons import (
+    CouponDiscount,
+    CouponLine,
+    CouponRefused,
+    CouponRequest,
+    coupon_refusal_error,
+    coupon_resolve,
+)
 from api.orders.enums import OrderEventKind, OrderStatus, PaymentMethod, PaymentStatus
 from api.orders.events import OrderEvent, order_event_emit
 from api.orders.models import GiftBox, Order, OrderCounter, OrderLine, OrderStatusHistory, Partner, Product
@@ -214,15 +221,16 @@ def _with_coupon(amounts: _Amounts, coupon_discount_xaf: int) -> _Amounts:
 
 
 def _coupon_priced(coupon_code: str, *, buyer_id: int, priced: list[_PricedLine], is_sample: bool,
-                   at: datetime) -> tuple[str, int]:
-    """``(code as stored, discount)`` of the coupon typed on an order; a refused one is a 400.
+                   at: datetime) -> CouponDiscount:
+    """The coupon typed on an order: its code as stored, its discount, the referrer when it is a personal
+    referral code; a refused one is a 400.
 
     No code, no discount. A free sample keeps its code as typed (for attribution) without asking
     anyone: there is nothing to discount and it is no use of the coupon.
     """
     typed = (coupon_code or "").strip()
     if not typed or is_sample:
-        return typed, 0
+        return CouponDiscount(code=typed, discount_xaf=0)
     code = typed.upper()
     request = CouponRequest(
         code=code, contact_id=buyer_id, at=at,
@@ -233,7 +241,19 @@ def _coupon_priced(coupon_code: str, *, buyer_id: int, priced: list[_PricedLine]
         found = coupon_resolve(request)
     except CouponRefused as refused:
         raise coupon_refusal_error(refused.reason, code) from None
-    return found.code, found.discount_xaf
+    return found
+
+
+def _coupon_referral_record(found: CouponDiscount, *, buyer_id: int, partner: Partner | None) -> None:
+    """A referral code typed as the coupon makes its owner the buyer's referrer (``contacts``' rule:
+    never oneself, never a loop). When another referrer got there first (a simultaneous bot start, say),
+    the friend's discount is not theirs: the order is refused like any code of another referrer."""
+    if found.referrer_id is None:
+        return
+    applied = referral_code_apply(contact_id=buyer_id, code=found.code,
+                                  via="partner_order" if partner is not None else "order_coupon")
+    if not applied and contact_id_resolve(contact_referrer_id(buyer_id) or 0) != found.referrer_id:
+        raise coupon_refusal_error("already_referred", found.code)
 
 
 def order_create(
@@ -266,7 +286,9 @@ def order_create(
     its ``sample_cost_xaf`` (sum of unit costs) travels in the ``created`` event. A partner
     order holds gift boxes only and gets the partner's discount. ``coupon_code`` is priced by the
     app that owns the code (``api.orders.coupons``): its discount adds to the other one, within
-    the goods total; an unknown or unusable code is a 400 ``coupon_invalid``. Emits ``created``.
+    the goods total; an unknown or unusable code is a 400 ``coupon_invalid``. An ambassador's personal
+    referral code is a coupon too: the friend's discount on a first order, and the ambassador becomes
+    the buyer's referrer (``api.orders.coupons.referral_coupon_discount``). Emits ``created``.
     """
     with transaction.atomic():
         now = timezone.now()
@@ -277,9 +299,10 @@ def order_create(
                            delivery_fee_xaf=delivery_fee_xaf)
         if payment_method not in PaymentMethod.values:
             raise invalid("payment_method", f"Choose one of {', '.join(PaymentMethod.values)}.", "invalid_choice")
-        coupon_code, coupon_discount = _coupon_priced(coupon_code, buyer_id=buyer_id, priced=priced,
-                                                      is_sample=is_sample, at=now)
-        amounts = _with_coupon(amounts, coupon_discount)
+        coupon = _coupon_priced(coupon_code, buyer_id=buyer_id, priced=priced, is_sample=is_sample, at=now)
+        _coupon_referral_record(coupon, buyer_id=buyer_id, partner=partner)
+        coupon_code = coupon.code
+        amounts = _with_coupon(amounts, coupon.discount_xaf)
         recipient_id, recipient_name, recipient_phone = _gift_recipient(recipient, buyer_id=buyer_id)
 
         order = Order.objects.create(

@@ -1,0 +1,101 @@
+"""A customer's timeline as staff read it, in their language.
+
+The apps write each timeline event with an English ``summary`` (for the API and the logs) and the facts
+in ``data``; the card reads the facts back in the active language. Only the wording lives here: an
+event whose kind is not known below shows its own summary, so a new kind is never hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from api.backoffice.labels import label
+from api.backoffice.templatetags.backoffice import fcfa
+
+
+def _channel(data: Mapping[str, Any]) -> str:
+    return label("channel", data.get("channel"))
+
+
+def _how(data: Mapping[str, Any]) -> str:
+    how = data.get("how") or ""
+    return f" ({how})" if how else ""
+
+
+def _reason(code: str | None) -> str:
+    """A message's or a sequence's reason code as staff read it (the code itself when not named)."""
+    return label("message_reason", code)
+
+
+def _lifecycle(data: Mapping[str, Any]) -> str:
+    text = _("Stage: %(from)s → %(to)s") % {"from": label("stage", data.get("from")),
+                                              "to": label("stage", data.get("to"))}
+    reason = data.get("reason") or ""
+    return f"{text} ({reason})" if reason else text
+
+
+def _order_status(data: Mapping[str, Any]) -> str:
+    return _("Order %(number)s: %(from)s → %(to)s") % {
+        "number": data.get("number", ""), "from": label("order_status", data.get("from")),
+        "to": label("order_status", data.get("to"))}
+
+
+def _message(verb: Any) -> Callable[[Mapping[str, Any]], str]:
+    def text(data: Mapping[str, Any]) -> str:
+        head = verb % {"channel": _channel(data)}
+        reason = data.get("reason") or ""
+        return f"{head}{f' ({_reason(reason)})' if reason else ''}: {data.get('text', '')}"
+    return text
+
+
+def _enrolled(data: Mapping[str, Any]) -> str:
+    text = _("Enrolled in the sequence “%(name)s”") % {"name": data.get("sequence", "")}
+    stopped = data.get("stopped_reason") or ""
+    return text + (_(", stopped: %(reason)s") % {"reason": _reason(stopped)} if stopped else "")
+
+
+# kind -> the event's text from its data (called with the active language).
+_TEXTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "created": lambda d: _("Contact created"),
+    "merged": lambda d: _("Contact #%(id)s merged into this one") % {"id": d.get("source_id", "?")},
+    "erased": lambda d: _("Personal data erased at the person's request"),
+    "lifecycle_changed": _lifecycle,
+    "identities_changed": lambda d: _("Identities updated: %(fields)s") % {"fields": ", ".join(d.get("fields", []))},
+    "consent_granted": lambda d: _("Agreed to messages on %(channel)s") % {"channel": _channel(d)} + _how(d),
+    "consent_revoked": lambda d: _("No more messages on %(channel)s") % {"channel": _channel(d)} + _how(d),
+    "opted_out": lambda d: _("Wants no more messages at all") + _how(d),
+    "unreachable": lambda d: _("Unreachable on %(channel)s: %(reason)s") % {"channel": _channel(d),
+                                                                             "reason": _reason(d.get("reason"))},
+    "order_placed": lambda d: _("Order %(number)s: %(total)s") % {"number": d.get("number", ""),
+                                                                  "total": fcfa(d.get("total_xaf"))},
+    "order_status": _order_status,
+    "gift_received": lambda d: _("Gift %(number)s from %(buyer)s") % {"number": d.get("number", ""),
+                                                                       "buyer": d.get("buyer", "")},
+    "order_feedback": lambda d: _("Rated order %(number)s %(rating)s/5") % {"number": d.get("number", ""),
+                                                                             "rating": d.get("rating", "")},
+    "complaint": lambda d: _("Complaint (%(state)s): %(text)s") % {"state": label("complaint_state", d.get("state")),
+                                                                   "text": d.get("text", "")},
+    "message_sent": _message(gettext_lazy("Message sent on %(channel)s")),
+    "message_failed": _message(gettext_lazy("Message failed on %(channel)s")),
+    "message_skipped": _message(gettext_lazy("Message not sent on %(channel)s")),
+    "sequence_enrolled": _enrolled,
+}
+
+
+def timeline_text(event: Any) -> str:
+    """What ``event`` (an ``api.contacts`` ``TimelineEvent``) says, in the active language: from its
+    facts when its kind is known here, else its own summary."""
+    kind, data = event.kind, event.data or {}
+    if kind.startswith("touchpoint."):
+        text = _("%(kind)s on %(channel)s") % {"kind": label("touchpoint_kind", kind.split(".", 1)[1]),
+                                                "channel": _channel(data)}
+        code = data.get("campaign_code")
+        return f"{text} ({code})" if code else text
+    render = _TEXTS.get(kind)
+    if render is None or (kind.startswith("message_") and "text" not in data):
+        return event.summary
+    return render(data)
