@@ -121,6 +121,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+# Part of every cached weekly report's key (api/attribution/selectors.py): the tests give each test its
+# own, since their rolled-back rows give the next test the same ids and counts.
+REPORT_CACHE_SCOPE = ""
 
 if REDIS_URL:
     CACHES = {

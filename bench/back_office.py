@@ -26,9 +26,13 @@ a staff member, over ``--requests`` requests each, after one warm-up request:
 - the quick add ``POST /app/clients/nouveau/`` (a new contact, then the "may be the same person"
   check for it).
 
-The weekly report and Ma journée are served from a cache keyed by the report's data version
-(``weekly_roi_report_cached``): each is timed with the cache as a working day leaves it, and again
-with the cache emptied before every request (the first view after the data changed).
+The weekly report and Ma journée are served from a cache made of parts, each keyed on what it is
+computed from (``weekly_roi_reports_cached``), which the worker rebuilds after every attribution run
+(``reports_refresh``). Each is timed as a working day leaves the cache; after a new contact (a lead
+comes in: the week in progress's new contacts are read again, nothing else); after an attribution
+run as the worker runs it (the run, then its refresh); and with the cache emptied before every
+request, the state for a few minutes after a Redis restart, until the next run: that last figure is
+printed for information and is not part of the target.
 
 It prints p50 and p95 per page. Target (issue 15): p95 under 150 ms for each page. The database is
 vacuumed and checkpointed before the timed phase. The machine it runs on is shared: say how loaded it
@@ -188,10 +192,11 @@ def spaced(phone: str) -> str:
 
 
 def measure(name: str, call: Callable[[int], object], requests: int, *, queries: bool = False,
-            before: Callable[[], object] | None = None) -> tuple[float, float]:
+            before: Callable[[], object] | None = None, targeted: bool = True) -> tuple[float, float]:
     """Time ``call(i)`` ``requests`` times after one warm-up call; print and return (p50, p95) in ms.
 
     ``before`` runs ahead of each call, untimed (emptying the cache for a first view).
+    ``targeted=False``: printed for information, outside the target (the state after a Redis restart).
     ``queries``: the warm-up call's SQL is captured, and its count and three slowest statements printed.
     """
     from django.db import connection
@@ -212,7 +217,7 @@ def measure(name: str, call: Callable[[int], object], requests: int, *, queries:
         timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
     p50, p95 = statistics.median(timings), timings[max(0, int(len(timings) * 0.95) - 1)]
-    verdict = "met" if p95 < TARGET_P95_MS else "MISSED"
+    verdict = ("met" if p95 < TARGET_P95_MS else "MISSED") if targeted else "not in the target"
     print(f"  {name:<44} p50 {p50:6.0f} ms   p95 {p95:6.0f} ms   ({verdict})", flush=True)
     return p50, p95
 
@@ -351,16 +356,19 @@ def main() -> int:
                                                           before=new_contact),
             "weekly report, after a run": measure("  the same, after an attribution run", report, args.requests,
                                                   before=run_after_an_order),
-            "weekly report, cold cache": measure("  the same, cache emptied", report, args.requests,
-                                                 before=cache.clear),
+            "weekly report, cold cache": measure("  the same, cache emptied (Redis restarted)", report,
+                                                 args.requests, before=cache.clear, targeted=False),
             "ma journee": measure("Ma journée (/app/)", get("/app/"), args.requests, queries=args.queries),
             "ma journee, after a new contact": measure("  the same, after a new contact", get("/app/"),
                                                        args.requests, before=new_contact),
-            "ma journee, cold cache": measure("  the same, cache emptied", get("/app/"), args.requests,
-                                              before=cache.clear),
+            "ma journee, cold cache": measure("  the same, cache emptied (Redis restarted)", get("/app/"),
+                                              args.requests, before=cache.clear, targeted=False),
             "quick add": measure("quick add (POST /app/clients/nouveau/)", quick_add, args.requests, queries=args.queries),
         }
-        missed = [name for name, (_p50, p95) in results.items() if p95 >= TARGET_P95_MS]
+        # An emptied cache is the state for a few minutes after a Redis restart, until the worker's next
+        # run rebuilds the reports (``reports_refresh``): printed, not part of the target.
+        missed = [name for name, (_p50, p95) in results.items()
+                  if p95 >= TARGET_P95_MS and not name.endswith("cold cache")]
         print("targets: " + ("all met" if not missed else "MISSED for " + ", ".join(missed)))
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")

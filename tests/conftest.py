@@ -1,6 +1,7 @@
 """Shared test set-up.
 
 - No network beyond loopback: any other connection fails the test.
+- Each test has its own weekly-report cache keys (``_own_report_cache``).
 - ``CONFIOTES_REQUIRE_SERVICES=1`` (set by CI for the second run) makes the session
   fail, never skip, when PostgreSQL or Redis is not there.
 """
@@ -74,6 +75,17 @@ def pytest_sessionstart(session):
             problems.append(f"PostgreSQL at {db['HOST']}:{db['PORT']} is down ({exc.__class__.__name__})")
     if problems:
         pytest.exit("Required services are not available: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _own_report_cache(request):
+    """Each test its own weekly-report cache keys: a rolled-back test leaves the next one the same ids and
+    counts, which the reports' fingerprints would take for the same data (``REPORT_CACHE_SCOPE``)."""
+    from django.conf import settings
+
+    settings.REPORT_CACHE_SCOPE = request.node.nodeid
+    yield
+    settings.REPORT_CACHE_SCOPE = ""
 
 
 @pytest.fixture

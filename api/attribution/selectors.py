@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, DateField, Q, QuerySet, Sum
@@ -84,7 +85,12 @@ def _weekly_credits(*, first_monday: date, weeks: int, model: str) -> list[dict[
     """Credits of ``model`` summed per campaign, channel and business week (the week's Monday, a seventh
     of the rows of a daily sum)."""
     start, end = _weeks_span(first_monday, weeks)
-    summed = (AttributionCredit.objects.filter(model=model, occurred_at__gte=start, occurred_at__lt=end)
+    return _credits_per_week(Q(occurred_at__gte=start, occurred_at__lt=end), model=model)
+
+
+def _credits_per_week(when: Q, *, model: str) -> list[dict[str, Any]]:
+    """The credits of ``model`` matching ``when``, summed per campaign, channel and business week."""
+    summed = (AttributionCredit.objects.filter(when, model=model)
               .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
               .values("campaign_id", "channel", "day")
               .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
@@ -107,13 +113,7 @@ def _same_days_credits(*, first_monday: date, weeks: int, model: str, days: int)
     ranges = Q()
     for start, end in _first_days(first_monday, weeks, days):
         ranges |= Q(occurred_at__gte=start, occurred_at__lt=end)
-    summed = (AttributionCredit.objects.filter(ranges, model=model)
-              .annotate(day=TruncWeek("occurred_at", output_field=DateField(), tzinfo=business_tz()))
-              .values("campaign_id", "channel", "day")
-              .annotate(revenue=Sum("revenue_xaf"), margin=Sum("margin_xaf"), orders=Sum("weight"),
-                        new=Sum("weight", filter=Q(is_first_order=True, is_refund=False)))
-              .order_by())
-    return [dict(row) for row in summed]
+    return _credits_per_week(ranges, model=model)
 
 
 def _same_days_costs(costs: list[tuple[int, str, date, int]], first_monday: date,
@@ -369,10 +369,16 @@ def _last_run_version() -> tuple[Any, ...] | None:
             .values_list("pk", "finished_at").first())
 
 
+def _cache_scope() -> str:
+    """What no two databases (and no two tests, through ``REPORT_CACHE_SCOPE``) share in a report's keys:
+    a fingerprint of rows by count and newest id is only meaningful within one database's history."""
+    return f"{connection.settings_dict['NAME']}:{settings.REPORT_CACHE_SCOPE}"
+
+
 def _report_versions() -> tuple[Any, ...]:
     """``(database, last successful run, costs, leads, fixed costs)`` fingerprints: what the weekly
     report is computed from. The database's name keeps two test runs sharing one cache from sharing a key."""
-    return (connection.settings_dict["NAME"], _last_run_version(), report_inputs.costs_version(),
+    return (_cache_scope(), _last_run_version(), report_inputs.costs_version(),
             report_inputs.leads_version(), report_inputs.fixed_costs_version())
 
 

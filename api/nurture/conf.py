@@ -59,6 +59,7 @@ _DEFAULTS: dict[str, Any] = {
     "NURTURE_WHATSAPP_TEMPLATE_REPLENISHMENT": env_str("NURTURE_WHATSAPP_TEMPLATE_REPLENISHMENT", ""),
     "NURTURE_WHATSAPP_TEMPLATE_REFERRAL_THANKS": env_str("NURTURE_WHATSAPP_TEMPLATE_REFERRAL_THANKS", ""),
     "NURTURE_WHATSAPP_TEMPLATE_APOLOGY": env_str("NURTURE_WHATSAPP_TEMPLATE_APOLOGY", ""),
+    "NURTURE_WHATSAPP_TEMPLATE_BIRTHDAY": env_str("NURTURE_WHATSAPP_TEMPLATE_BIRTHDAY", ""),
     # What Meta charges per delivered message to a Cameroonian number (+237, "Rest of Africa"), by
     # pricing category, in XAF (decimal strings; summed per campaign and day, then rounded).
     # Source: Meta's per-message rate card effective 2025-07-01 (still in force 2026-01-01 for Rest

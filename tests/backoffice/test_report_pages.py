@@ -173,6 +173,12 @@ def test_customer_value_per_segment_and_channel_with_the_best_customers_linked(o
     channels = re.search(r'id="ltv-channels">.*?</table>', page, re.S).group(0)
     assert "Publicités Facebook" in channels
     assert f'<td data-label="Dépenses">{fcfa("15 000")}</td>' in channels
+    facebook = response.context["ltv"]["channels"][0]
+    assert 'data-label="Valeur nette du coût d’acquisition"' in channels
+    assert fcfa(f"{facebook['ltv_net_of_cac_xaf']:,}".replace(",", " ")) in channels
+    ratio = f"{facebook['ltv_to_cac']:.1f}".replace(".", ",") + "\u00d7"  # a multiple, not a percentage
+    assert ratio in channels
+    assert 'data-label="Coût par nouveau client"' in segments
     best = re.search(r'<ul class="list" id="ltv-customers">.*?</ul>', page, re.S).group(0)
     awa, bella = report_sales["awa"], report_sales["bella"]
     assert best.index(reverse("backoffice:contact-detail", args=[awa.pk])) < best.index(

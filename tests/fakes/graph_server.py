@@ -54,7 +54,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from integrations.meta.base import GRAPH_API_VERSION
 from integrations.meta.types import AdCampaign, AdInsightRow, PageMetricDay
-from tests.fakes.loopback import LoopbackServer, PostedWebhook, Reply, SignedWebhooks, WebhookTarget
+from tests.fakes.loopback import (
+    LoopbackServer,
+    PostedWebhook,
+    PostsSignedWebhooks,
+    Reply,
+    SignedWebhooks,
+    WebhookTarget,
+)
 
 ZERO_DECIMAL_CURRENCIES = frozenset({"XAF", "XOF", "JPY", "KRW", "CLP", "VND"})
 SUPPORTED_PAGE_METRICS = ("page_follows", "page_media_view", "page_post_engagements",
@@ -127,7 +134,7 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
-class FakeGraph(LoopbackServer):
+class FakeGraph(PostsSignedWebhooks, LoopbackServer):
     """The fake server; use as a context manager, then read ``base_url``."""
 
     thread_name = "fake-graph"
@@ -210,19 +217,7 @@ class FakeGraph(LoopbackServer):
 
     # -- Messenger webhooks -------------------------------------------------------------------------
 
-    @property
-    def webhook_target(self) -> WebhookTarget | None:
-        """Where Messenger webhooks go: a URL or a callable ``(raw_body, headers) -> status``."""
-        return self._hooks.target
 
-    @webhook_target.setter
-    def webhook_target(self, value: WebhookTarget | None) -> None:
-        self._hooks.target = value
-
-    @property
-    def webhooks(self) -> list[PostedWebhook]:
-        """Every Messenger webhook posted so far, oldest first."""
-        return self._hooks.posted
 
     def post_receipts(self, upto: str = "read", *, mids: Sequence[str] | None = None, psid: str | None = None,
                       at: datetime | float | None = None) -> list[PostedWebhook]:

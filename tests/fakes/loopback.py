@@ -272,3 +272,23 @@ class SignedWebhooks:
             return int(exc.code), None
         except OSError as exc:
             return None, str(exc)
+
+
+class PostsSignedWebhooks:
+    """A fake provider that posts signed webhooks back to the app through ``self._hooks``."""
+
+    _hooks: SignedWebhooks
+
+    @property
+    def webhook_target(self) -> WebhookTarget | None:
+        """Where webhooks go: a URL or a callable ``(raw_body, headers) -> status``."""
+        return self._hooks.target
+
+    @webhook_target.setter
+    def webhook_target(self, value: WebhookTarget | None) -> None:
+        self._hooks.target = value
+
+    @property
+    def webhooks(self) -> list[PostedWebhook]:
+        """Every webhook posted so far, oldest first."""
+        return self._hooks.posted

@@ -64,6 +64,7 @@ from integrations.meta.whatsapp import body_placeholders, template_from_graph
 from tests.fakes.loopback import (
     LoopbackServer,
     PostedWebhook,
+    PostsSignedWebhooks,
     Reply,
     SignedWebhooks,
     SlidingWindow,
@@ -203,7 +204,7 @@ class WhatsAppMessage:
         return self.statuses[-1] if self.statuses else None
 
 
-class FakeWhatsApp(LoopbackServer):
+class FakeWhatsApp(PostsSignedWebhooks, LoopbackServer):
     """The fake Cloud API for one business phone number and its WhatsApp Business Account."""
 
     thread_name = "fake-whatsapp"
@@ -253,14 +254,6 @@ class FakeWhatsApp(LoopbackServer):
         self._rate_value = value
         self._rate = SlidingWindow(value) if value else None
 
-    @property
-    def webhook_target(self) -> WebhookTarget | None:
-        """Where webhooks go: a URL or a callable ``(raw_body, headers) -> status``."""
-        return self._hooks.target
-
-    @webhook_target.setter
-    def webhook_target(self, value: WebhookTarget | None) -> None:
-        self._hooks.target = value
 
     # -- what the test reads ------------------------------------------------------------------------
 
@@ -282,10 +275,6 @@ class FakeWhatsApp(LoopbackServer):
                 return found
         raise KeyError(wamid)
 
-    @property
-    def webhooks(self) -> list[PostedWebhook]:
-        """Every webhook posted so far, oldest first."""
-        return self._hooks.posted
 
     # -- scripting ----------------------------------------------------------------------------------
 

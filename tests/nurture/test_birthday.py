@@ -72,3 +72,24 @@ def test_a_wish_queued_before_the_person_withdrew_consent_is_not_sent(fake_teleg
     assert message.state == "skipped"
     assert message.reason == "consent_revoked"
     assert fake_telegram.sent_messages == []
+
+
+def test_on_whatsapp_the_wish_carries_the_birthday_template_chosen_in_the_settings(settings):
+    """Outside the 24-hour window only a template may go: the wish is queued with it, filled for the person."""
+    from django.utils import timezone
+
+    from api.contacts.services import contact_upsert
+    from api.nurture.models import WhatsAppTemplate
+
+    WhatsAppTemplate.objects.create(name="anniversaire", language="fr", category="MARKETING", status="APPROVED",
+                                    components=[{"type": "BODY", "text": "Joyeux anniversaire {{1}} !"}],
+                                    body_parameter_count=1, synced_at=timezone.now())
+    settings.NURTURE_WHATSAPP_TEMPLATE_BIRTHDAY = "anniversaire"
+    bella = contact_upsert(whatsapp="+237690112233", first_name="Bella", consents=["whatsapp"],
+                           consent_how="salon").contact
+    _born(bella, date(1988, 4, 12))
+
+    assert birthday_messages_queue(now=BIRTHDAY) == 1
+    message = OutboundMessage.objects.get(contact=bella)
+    assert (message.channel, message.template_name, message.template_language) == ("whatsapp", "anniversaire", "fr")
+    assert message.template_parameters == ["Bella"]

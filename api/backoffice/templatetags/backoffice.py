@@ -35,6 +35,14 @@ def percent(ratio: Any, digits: int = 0) -> str:
 
 
 @register.filter
+def multiple(ratio: Any) -> str:
+    """A ratio as a multiple in the active language: ``5.04`` → ``5,0×`` (French); nothing known → ``–``."""
+    if ratio is None or ratio == "":
+        return "–"
+    return number_format(round(float(ratio), 1), decimal_pos=1, use_l10n=True) + "\u00d7"
+
+
+@register.filter
 def signed_percent(ratio: Any) -> str:
     """A change as ``+12 %`` / ``−40 %``."""
     if ratio is None or ratio == "":

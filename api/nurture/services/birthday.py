@@ -9,9 +9,14 @@ from django.utils import timezone
 
 from api.common.businesstime import business_localtime
 from api.contacts.selectors import birthday_days, contacts_born_on
+from api.nurture import conf
 from api.nurture.models import OutboundMessage
 from api.nurture.services.channels import SUPPORTED_CHANNELS, channel_choose, contact_recipient, render_text
-from api.nurture.services.outbox import outbound_enqueue
+from api.nurture.services.templates import (
+    contact_parameters,
+    outbound_enqueue_with_template,
+    whatsapp_template_by_name,
+)
 
 BIRTHDAY_TEXT = ("Joyeux anniversaire {first_name} ! 🎂 Toute l'équipe Confiotes vous souhaite une très belle "
                  "journée, à partager autour d'un bon sirop.")
@@ -38,6 +43,9 @@ def birthday_messages_queue(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     today = business_localtime(now).date()
+    # Outside WhatsApp's 24-hour window the wish goes as the template named in the settings (else it
+    # is skipped ``template_required`` when sent).
+    template = whatsapp_template_by_name(conf.get("NURTURE_WHATSAPP_TEMPLATE_BIRTHDAY"))
     queued = 0
     for month, day in birthday_days(today):
         for contact in contacts_born_on(month=month, day=day).iterator(chunk_size=500):
@@ -47,8 +55,10 @@ def birthday_messages_queue(*, now: datetime | None = None) -> int:
             channel = channel_choose(contact, SUPPORTED_CHANNELS)
             if channel is None:
                 continue
-            outbound_enqueue(idempotency_key=key, channel=channel, recipient=contact_recipient(contact, channel),
-                             contact_id=contact.pk, text=render_text(BIRTHDAY_TEXT, contact),
-                             category=OutboundMessage.Category.MARKETING, window=BIRTHDAY_WINDOW)
+            outbound_enqueue_with_template(
+                template=template, parameters=contact_parameters(contact), idempotency_key=key, channel=channel,
+                recipient=contact_recipient(contact, channel), contact_id=contact.pk,
+                text=render_text(BIRTHDAY_TEXT, contact), category=OutboundMessage.Category.MARKETING,
+                window=BIRTHDAY_WINDOW)
             queued += 1
     return queued
