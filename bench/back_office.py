@@ -38,15 +38,20 @@ It prints p50 and p95 per page. Target (issue 15): p95 under 150 ms for each pag
 vacuumed and checkpointed before the timed phase. The machine it runs on is shared: say how loaded it
 was next to the figures.
 
-Last measured 2026-12-03 on the 2-core machine, quiet (load average 0.8-1.3), 50 requests per page,
-p50 / p95 in ms:
+Last measured 2026-12-03 ~09:26 UTC on the 2-core machine, quiet (load average 0.8-1.4), PostgreSQL +
+Redis, 50 requests per page, p50 / p95 in ms:
 
-    search by family name     23 / 129      customer card          56 / 67
-    search by full name      114 / 127      order form             22 / 29
-    search by phone typed     11 / 13       order form ?client=    29 / 37
-    weekly report             73 / 86       first view            262 / 301  (missed)
-    Ma journée                57 / 65       first view            154 / 178  (missed)
-    quick add                 75 / 87
+    search by family name     15 / 74       customer card          35 / 49
+    search by full name       66 / 72       order form             11 / 17
+    search by phone typed     10 / 13       order form ?client=    15 / 17
+    weekly report             31 / 47       after a new contact    66 / 85
+      after an attribution run 35 / 48      cache emptied         229 / 278  (not in the target)
+    Ma journée                34 / 38       after a new contact    67 / 88
+      cache emptied          172 / 216  (not in the target)
+    quick add                 72 / 86
+
+Before the report's cache was made of parts (same day, quiet, 10 requests): the first view after any
+change (a new contact included) re-read everything, 139 / 144 ms, and 262 / 301 on a slower day.
 
 Measured 2026-12-02 on the shared 2-core machine, PostgreSQL + Redis, 50 requests per page,
 p50 / p95 in ms; two runs in a row, load average 1-3.5 (others' jobs beside it):
