@@ -283,6 +283,9 @@ TELEGRAM_GLOBAL_RATE_PER_SECOND = env_float("TELEGRAM_GLOBAL_RATE_PER_SECOND", 3
 TELEGRAM_PER_CHAT_RATE_PER_SECOND = env_float("TELEGRAM_PER_CHAT_RATE_PER_SECOND", 1.0)
 
 META_GRAPH_BASE_URL = env_str("META_GRAPH_BASE_URL", "https://graph.facebook.com")
+# The WhatsApp Cloud API is served by the Graph API host; set this only to reach it elsewhere (a proxy,
+# or the benchmark's fake WhatsApp beside a fake Messenger). Empty: META_GRAPH_BASE_URL.
+WHATSAPP_API_BASE_URL = env_str("WHATSAPP_API_BASE_URL", "")
 META_APP_SECRET = env_str("META_APP_SECRET", "")
 META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN", "")
 META_ACCESS_TOKEN = env_str("META_ACCESS_TOKEN", "")

@@ -78,8 +78,9 @@ def sales_version_until(end: datetime) -> tuple[Any, ...]:
 
 
 def file_version() -> tuple[Any, ...]:
-    """What moves the customer file and its touches: ``(newest contact, latest merge, newest touch)``."""
-    return (*contacts.contacts_version(), campaigns.touches_version())
+    """What moves the customer file and its touches: ``(newest contact, latest merge, newest touch,
+    newest lifecycle move)``; the last because a move is dated at its fact, possibly in a closed week."""
+    return (*contacts.contacts_version(), campaigns.touches_version(), contacts.contact_stage_moves_version())
 
 
 def stage_moves(start: datetime, end: datetime) -> list[tuple[datetime, str]]:

@@ -10,15 +10,46 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from api.backoffice.labels import label
+from api.backoffice.labels import LABELS, label
 from api.backoffice.templatetags.backoffice import fcfa
+from api.campaigns.enums import CampaignChannel
+
+# Every channel an event of the timeline may name: the ways we talk with a person (``Channel``, in
+# ``labels``), the two more a touch may have (``web``, ``other``: campaigns' TOUCHPOINT_CHANNELS), and a
+# campaign's channels (``CampaignChannel``) for a touch that carries its campaign's. A value none of
+# them knows (a channel added later) reads "autre canal (…)", never as its raw key alone.
+_CHANNELS: dict[str, Promise] = {
+    CampaignChannel.FACEBOOK_ADS: gettext_lazy("Facebook ads"),
+    CampaignChannel.FACEBOOK_PAGE: gettext_lazy("Facebook page"),
+    CampaignChannel.WORD_OF_MOUTH: gettext_lazy("Word of mouth"),
+    CampaignChannel.TASTING: gettext_lazy("Tasting"),
+    CampaignChannel.FAIR: gettext_lazy("Fair"),
+    CampaignChannel.FLYER: gettext_lazy("Flyer"),
+    CampaignChannel.REFERRAL: gettext_lazy("Referral"),
+    CampaignChannel.OTHER: gettext_lazy("Other channel"),
+    "web": gettext_lazy("Website"),
+    "unknown": gettext_lazy("Unknown channel"),  # campaigns' and attribution's UNKNOWN_CHANNEL
+    **LABELS["channel"],
+}
+
+
+def channel_label(value: str | None) -> str:
+    """How the timeline names the channel ``value``, in the active language: its name when known, else
+    "another channel" with the value made readable (underscores as spaces)."""
+    if not value:
+        return str(_CHANNELS["unknown"])
+    name = _CHANNELS.get(value)
+    if name is not None:
+        return str(name)
+    return _("Other channel (%(name)s)") % {"name": value.replace("_", " ")}
 
 
 def _channel(data: Mapping[str, Any]) -> str:
-    return label("channel", data.get("channel"))
+    return channel_label(data.get("channel"))
 
 
 def _how(data: Mapping[str, Any]) -> str:
@@ -50,6 +81,25 @@ def _message(verb: Any) -> Callable[[Mapping[str, Any]], str]:
         reason = data.get("reason") or ""
         return f"{head}{f' ({_reason(reason)})' if reason else ''}: {data.get('text', '')}"
     return text
+
+
+# What the inbound pipeline made of a message (nurture's ``InboundMessage.action``), as staff read it; any
+# other message "was received".
+_INBOUND_VERBS = {
+    "stop": gettext_lazy("Asked to stop (STOP) on %(channel)s"),
+    "monthly": gettext_lazy("Chose one message a month on %(channel)s"),
+    "source": gettext_lazy("Said how they heard of us on %(channel)s"),
+    "welcome": gettext_lazy("First contact on %(channel)s (welcomed)"),
+}
+
+
+def _inbound(event: Any, data: Mapping[str, Any]) -> str:
+    """A message the person wrote to us (nurture's inbound source, kind ``inbound_<action or kind>``)."""
+    verb = _INBOUND_VERBS.get(data.get("action") or "", gettext_lazy("Message received on %(channel)s"))
+    # The source keeps the text in its English summary only ("<verb> on <channel>: <text>").
+    text = data.get("text") if "text" in data else event.summary.partition(": ")[2]
+    head = verb % {"channel": _channel(data)}
+    return _("%(what)s: %(text)s") % {"what": head, "text": text} if text else head
 
 
 def _enrolled(data: Mapping[str, Any]) -> str:
@@ -95,6 +145,8 @@ def timeline_text(event: Any) -> str:
                                                 "channel": _channel(data)}
         code = data.get("campaign_code")
         return f"{text} ({code})" if code else text
+    if kind.startswith("inbound_") and "channel" in data:
+        return _inbound(event, data)
     render = _TEXTS.get(kind)
     if render is None or (kind.startswith("message_") and "text" not in data):
         return event.summary

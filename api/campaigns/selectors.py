@@ -167,26 +167,34 @@ def messaging_window_until(*, contact_id: int, channel: str, now: datetime | Non
     (a click-to-WhatsApp referral is an inbound message). Other channels have no window: None.
     Reads touchpoints only; returns None when the window is already closed or never opened.
     """
+    return messaging_windows_until(contact_ids=[contact_id], channel=channel, now=now).get(contact_id)
+
+
+def messaging_windows_until(*, contact_ids: Iterable[int], channel: str,
+                            now: datetime | None = None) -> dict[int, datetime]:
+    """``messaging_window_until`` for many contacts in one query: contact id -> when its open window
+    closes; contacts whose window is closed (or never opened) are absent. The dispatcher reads a
+    claimed batch's windows at once."""
     now = now or timezone.now()
     if channel == Channel.MESSENGER:
         horizon = CTM_AD_WINDOW
     elif channel == Channel.WHATSAPP:
         horizon = WHATSAPP_WINDOW
     else:
-        return None
-    recent = (Touchpoint.objects.filter(contact_id=contact_id, channel=channel, kind__in=_WINDOW_KINDS,
+        return {}
+    recent = (Touchpoint.objects.filter(contact_id__in=set(contact_ids), channel=channel, kind__in=_WINDOW_KINDS,
                                         occurred_at__gt=now - horizon)
-              .values_list("occurred_at", "details"))
-    best: datetime | None = None
-    for occurred_at, details in recent:
+              .values_list("contact_id", "occurred_at", "details"))
+    until: dict[int, datetime] = {}
+    for contact_id, occurred_at, details in recent:
         if channel == Channel.MESSENGER:
             span = CTM_AD_WINDOW if (details or {}).get("ctm_ad") else MESSENGER_WINDOW
         else:
             span = WHATSAPP_WINDOW
         end = occurred_at + span
-        if best is None or end > best:
-            best = end
-    return best if best is not None and best > now else None
+        if end > now and (contact_id not in until or end > until[contact_id]):
+            until[contact_id] = end
+    return until
 
 
 def touchpoints_for_contact(contact_id: int, until: datetime | None = None) -> list[Touchpoint]:

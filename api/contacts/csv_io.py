@@ -116,7 +116,7 @@ class CellError(ValueError):
 # either way: tests compare the two paths' reports).
 NO_IDENTITY = "No phone, WhatsApp or e-mail to identify the contact."
 FORGOTTEN = "This person asked to be forgotten; import with consent to re-create them."
-TWO_CONTACTS = "The phone and the e-mail belong to two contacts: {}."
+TWO_CONTACTS = "The phone, WhatsApp number and e-mail of this row belong to two contacts: {}."
 TOO_LONG = "At most {} characters."
 
 

@@ -203,7 +203,11 @@ class ContactEvent(models.Model):
                               related_name="+")
 
     class Meta:
-        indexes = [models.Index(fields=["contact", "-at", "-id"], name="contactevent_timeline_idx")]
+        indexes = [
+            models.Index(fields=["contact", "-at", "-id"], name="contactevent_timeline_idx"),
+            # The newest lifecycle move, read by the weekly indicators' fingerprint at every view.
+            models.Index(fields=["id"], name="contactevent_stage_move_idx", condition=models.Q(kind="lifecycle_changed")),
+        ]
 
 
 class ContactMerge(models.Model):

@@ -38,7 +38,8 @@ _DEFAULTS: dict[str, Any] = {
     # Meta: about 1 message per 6 s to one WhatsApp user, 80 per second per number.
     "NURTURE_WHATSAPP_RATE_PER_SECOND": env_float("NURTURE_WHATSAPP_RATE_PER_SECOND", 80.0),
     "NURTURE_WHATSAPP_PER_CHAT_RATE_PER_SECOND": env_float("NURTURE_WHATSAPP_PER_CHAT_RATE_PER_SECOND", 1 / 6),
-    "NURTURE_MESSENGER_RATE_PER_SECOND": env_float("NURTURE_MESSENGER_RATE_PER_SECOND", 40.0),
+    # Meta's Send API: 300 calls per second per Page for text, links, reactions and stickers.
+    "NURTURE_MESSENGER_RATE_PER_SECOND": env_float("NURTURE_MESSENGER_RATE_PER_SECOND", 300.0),
     # Give up on a message after this many transient failures.
     "NURTURE_MAX_ATTEMPTS": env_int("NURTURE_MAX_ATTEMPTS", 5),
     # The apology sent at once to a customer whose low rating opened a complaint (the threshold is

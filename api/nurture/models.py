@@ -201,7 +201,6 @@ class NurtureProfile(models.Model):
 
     contact = models.OneToOneField("contacts.Contact", on_delete=models.CASCADE, related_name="nurture_profile")
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.NORMAL)
-    stop_offered_at = models.DateTimeField(null=True, blank=True)
     lead_score = models.IntegerField(default=0)
     matured_at = models.DateTimeField(null=True, blank=True)
     replenishment_due_at = models.DateTimeField(null=True, blank=True)

@@ -73,7 +73,7 @@ def messenger_client() -> Any:
 def whatsapp_client() -> Any:
     """The WhatsApp Cloud API client of this thread, configured from ``WHATSAPP_*`` and ``META_*`` settings."""
     token, number = settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID
-    base = settings.META_GRAPH_BASE_URL
+    base = settings.WHATSAPP_API_BASE_URL or settings.META_GRAPH_BASE_URL
     if not token or not number:
         raise NotConfigured("whatsapp: no access token or phone number id configured")
     return _cached("whatsapp", (token, number, base),

@@ -316,7 +316,7 @@ SAMPLES = [
     "The file cannot be read as CSV: new-line character seen in unquoted field.",
     "Not a readable CSV file: new-line character seen in unquoted field.",
     "Headers found: nom, ville",
-    "The phone and the e-mail belong to two contacts: #4 and #5.",
+    "The phone, WhatsApp number and e-mail of this row belong to two contacts: #4 and #5.",
     "At most 4096 characters.",
     "The rows after row 1001 failed 5 times in a row; the import stopped there (rows before it are imported). "
     "Last error: OperationalError: database is locked",

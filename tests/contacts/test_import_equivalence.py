@@ -3,11 +3,12 @@
 Hypothesis draws small, tricky CSV files (one person typed several ways, a phone and an e-mail
 of two different contacts, rows that fill empty fields, bad cells, tags, blank lines, rows of
 separators only, rows with more or fewer fields than the header, erased persons) and a starting
-customer file. Each file is imported twice from the same starting
+customer file (contacts with or without identity rows for their main numbers, and extra numbers and
+e-mails a merge left them as identity rows). Each file is imported twice from the same starting
 data, each time inside a savepoint that is rolled back afterwards: once through
 ``pg.import_apply_sql`` (what PostgreSQL runs), once through ``rows.import_apply_rows`` (what SQLite
 runs, and what the SQL path hands its order-dependent rows to). The contacts (identities,
-names, cities, tags, segment, source, notes), the row report and the counts must be equal, and
+names, cities, tags, segment, source, notes, identity rows), the row report and the counts must be equal, and
 each path counts every row of the file once (created, updated, unchanged, skipped or error).
 
 Ids differ between the two runs (a sequence is not rolled back), so contacts are compared by
@@ -27,7 +28,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from api.contacts import csv_io, services
-from api.contacts.models import Contact, ContactNote, ErasedIdentity, ImportJob, ImportRowError, Tag
+from api.contacts.models import (
+    Contact,
+    ContactIdentity,
+    ContactNote,
+    ErasedIdentity,
+    ImportJob,
+    ImportRowError,
+    Tag,
+)
+from api.contacts.services.identity_rows import identity_rows_heal
 from api.contacts.services.imports import jobs, pg, rows
 
 pytestmark = [
@@ -123,7 +133,8 @@ def csv_files(draw) -> bytes:
 
 @st.composite
 def starting_files(draw) -> dict[str, Any]:
-    """Existing contacts (unique phones and e-mails, some fields empty) and erased identities."""
+    """Existing contacts (unique phones and e-mails, some fields empty), with or without identity rows for
+    their main ones, extra identities a merge left them, and erased identities."""
     count = draw(st.integers(0, 4))
     phones = draw(st.permutations(NATIONALS))
     emails = draw(st.permutations(EMAILS))
@@ -140,12 +151,24 @@ def starting_files(draw) -> dict[str, Any]:
             "self_reported_source": draw(st.sampled_from(["", "Tontine"])),
             "whatsapp": draw(st.sampled_from([None, "+237" + phones[-1]])) if i == 0 else None,
             "tags": draw(st.sampled_from([[], ["vip"], ["bio"]])),
+            "rows": draw(st.booleans()),  # identity rows for its main ones (else as an old import left it)
         })
+    # Numbers and e-mails of merged-away persons, kept as identity rows of a survivor: the ones no contact
+    # has as a main one (one owner per value, as the identity rows guarantee).
+    mains = {(kind, c[kind].lower() if kind == "email" else c[kind]) for c in contacts
+             for kind in ("phone", "whatsapp", "email") if c[kind]}
+    extras = []
+    if contacts:
+        for kind, value in draw(st.lists(st.sampled_from(
+                [("phone", "+237" + n) for n in NATIONALS] + [("whatsapp", "+237" + n) for n in NATIONALS]
+                + [("email", e) for e in EMAILS]), unique=True, max_size=3)):
+            if (kind, value) not in mains:
+                extras.append((draw(st.integers(0, len(contacts) - 1)), kind, value))
     erased = draw(st.lists(st.one_of(
         st.sampled_from(NATIONALS[-2:]).map(lambda n: ("phone", "+237" + n)),
         st.sampled_from(EMAILS[-1:]).map(lambda e: ("email", e)),
     ), unique=True, max_size=2))
-    return {"contacts": contacts, "erased": erased, "consent": draw(st.booleans())}
+    return {"contacts": contacts, "extras": extras, "erased": erased, "consent": draw(st.booleans())}
 
 
 class _Rollback(Exception):
@@ -158,12 +181,18 @@ def _import(start: dict[str, Any], data: bytes, batch_size: int, *, set_based: b
     try:
         with transaction.atomic():
             labels = {}
+            made = []
             for spec in start["contacts"]:
-                fields = {k: v for k, v in spec.items() if k not in ("label", "tags")}
+                fields = {k: v for k, v in spec.items() if k not in ("label", "tags", "rows")}
                 contact = Contact.objects.create(referral_code=services.referral_code_new(), **fields)
                 for name in spec["tags"]:
                     contact.tags.add(Tag.objects.get_or_create(name=name)[0])
+                if spec["rows"]:
+                    identity_rows_heal(contact)
                 labels[contact.pk] = spec["label"]
+                made.append(contact)
+            for owner, kind, value in start.get("extras", []):
+                ContactIdentity.objects.create(contact=made[owner], kind=kind, value=value)
             for kind, value in start["erased"]:
                 ErasedIdentity.objects.create(digest=services.identity_digest(kind, value), kind=kind)
             with pytest.MonkeyPatch.context() as patch:
@@ -206,6 +235,7 @@ def _describe(job: ImportJob, labels: dict[int, str]) -> dict[str, Any]:
                 "phone", "email", "whatsapp", "name", "city", "segment", "self_reported_source",
                 "acquisition_channel", "birth_date", "telegram_username", "language", "first_name", "last_name")},
             "tags": sorted(t.name for t in contact.tags.all()), "notes": notes,
+            "identities": sorted(ContactIdentity.objects.filter(contact=contact).values_list("kind", "value")),
         })
     errors = [(e.row, e.column, re.sub(r"#(\d+)", label, e.message))
               for e in ImportRowError.objects.filter(job=job).order_by("row", "id")]
@@ -227,6 +257,10 @@ def test_the_set_based_import_gives_the_results_of_the_row_by_row_import(start, 
                         ("an erased person refused", any("forgotten" in m for _, _, m in sql["errors"])),
                         ("an existing contact updated", sql["counts"]["updated_count"] > 0),
                         ("a duplicate in the file", sql["counts"]["unchanged_count"] > 0),
+                        ("extra identities in the starting file", bool(start["extras"])),
+                        ("an extra identity typed plainly in the file",
+                         any(value.removeprefix("+237") in data.decode("cp1252", "replace").lower()
+                             for _, _, value in start["extras"])),
                         ("a blank row", sql["counts"]["skipped_count"] > 0),
                         ("a row of the wrong field count", any("instead of" in m for _, _, m in sql["errors"]))):
         if found:

@@ -30,6 +30,9 @@ Rate limits: every response carries ``X-App-Usage`` and ``X-Business-Use-Case-Us
 the last ``window_seconds``. A call over budget is answered with error 80004 (ad account paths) or
 4 (others) and an ``estimated_time_to_regain_access``; throttled calls do not count toward the
 window. ``throttle_next()`` / ``fail_next()`` inject one error. A wrong token gets code 190.
+``messenger_rate`` (sends per second through ``me/messages``; Meta documents 300 a second per Page
+for text) is a sliding window on ``clock``: a send over it is answered with error 613 and not kept
+(``messenger_throttled_count``), as the Send API does.
 
 Data are deterministic (campaign index x day offset), so ``expected_rows()`` and
 ``expected_page_metrics()`` say exactly what a correct client must return.
@@ -60,6 +63,7 @@ from tests.fakes.loopback import (
     PostsSignedWebhooks,
     Reply,
     SignedWebhooks,
+    SlidingWindow,
     WebhookTarget,
 )
 
@@ -146,7 +150,7 @@ class FakeGraph(PostsSignedWebhooks, LoopbackServer):
                  enforce_budget: bool = True, clock: Callable[[], float] = time.monotonic,
                  page_id: str = PAGE_ID, webhook_secret: str | None = None,
                  webhook_target: WebhookTarget | None = None, auto_receipts: str | None = None,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, messenger_rate: float | None = None):
         super().__init__()
         self.access_token = access_token
         self.app_secret = app_secret
@@ -185,12 +189,24 @@ class FakeGraph(PostsSignedWebhooks, LoopbackServer):
         self._receipts: dict[str, list[str]] = {}  # mid -> receipt steps already posted
         self._inbound_count = 0
         self.auto_errors: list[str] = []
+        self.messenger_rate = messenger_rate
+        self.messenger_throttled_count = 0
 
     def __enter__(self) -> FakeGraph:
         self._serve()
         return self
 
     # -- test controls ----------------------------------------------------------------------------
+
+    @property
+    def messenger_rate(self) -> float | None:
+        """Sends per second accepted through ``me/messages`` (None: no limit)."""
+        return self._messenger_rate
+
+    @messenger_rate.setter
+    def messenger_rate(self, value: float | None) -> None:
+        self._messenger_rate = value
+        self._messenger_window = SlidingWindow(value) if value else None
 
     @property
     def end(self) -> date:
@@ -557,6 +573,12 @@ class FakeGraph(PostsSignedWebhooks, LoopbackServer):
         if refused:
             return _Reply(400, _graph_error(f"(#100) {refused}", 100))
         psid = str(body["recipient"]["id"])
+        if self._messenger_window is not None:
+            now = self.clock()
+            if self._messenger_window.wait(now) > 0:
+                self.messenger_throttled_count += 1
+                return _Reply(400, _graph_error(THROTTLE_MESSAGES[613], 613, transient=True))
+            self._messenger_window.add(now)
         message_id = f"m_{len(self.sent) + 1:020d}"
         self.sent.append({"channel": "messenger", "to": psid, "body": body, "message_id": message_id,
                           "time": self.wall_clock()})

@@ -85,6 +85,28 @@ def test_a_status_of_a_message_we_did_not_send_changes_nothing():
     assert outbound_status_apply(channel="messenger", provider_message_id="wamid.A", status="read", at=T0) is False
 
 
+def test_a_status_that_overtakes_the_record_of_the_send_finds_its_message():
+    # The worker writes "sent" with its next statement; Meta's status may come first. The message still
+    # ``sending`` to that person without a provider id is the one; the worker's record then completes it.
+    from api.nurture.services.dispatch import _record_sent, _SentRecords
+
+    sending = OutboundMessage.objects.create(channel="whatsapp", recipient="+237677100009", text="Bonjour",
+                                             state="sending", due_at=T0, claimed_at=T0, idempotency_key="t:overtaken")
+    _sent(recipient="+237677100009", provider_id="wamid.EARLIER", key="t:earlier")  # an older, recorded message
+    delivered = T0 + timedelta(seconds=1)
+
+    assert _status("delivered", delivered, provider_id="wamid.NEW", recipient="+237677100009") is True
+    assert _status("delivered", delivered, provider_id="wamid.OTHER", recipient="+237677100010") is False
+    sending.refresh_from_db()
+    assert (sending.provider_message_id, sending.delivered_at, sending.state) == ("wamid.NEW", delivered, "sending")
+
+    record = _SentRecords()
+    record.add(sending, "wamid.NEW")
+    _record_sent(record)
+    sending.refresh_from_db()
+    assert (sending.state, sending.provider_message_id, sending.delivered_at) == ("sent", "wamid.NEW", delivered)
+
+
 # --- Messenger receipts -----------------------------------------------------------------------------------
 
 

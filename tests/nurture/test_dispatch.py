@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -20,6 +21,7 @@ from api.nurture.services import (
     outbound_retry,
     window_next,
 )
+from api.nurture.services import dispatch as dispatch_module
 from tests.nurture.conftest import dispatch, make_contact, marketing
 
 pytestmark = pytest.mark.django_db
@@ -270,11 +272,81 @@ def test_sending_a_message_costs_one_provider_call_and_about_one_statement(fake_
     for i in range(40):
         marketing(make_contact(7000 + i), "Promo")
 
+    started = time.monotonic()
     with CaptureQueriesContext(connection) as queries:
         stats = dispatch()
+    # While Telegram paces, the worker asks at most once a second whether other providers have rows due.
+    free_claims = math.ceil((time.monotonic() - started) / dispatch_module._FREE_CLAIM_RETRY_SECONDS)
 
     assert stats.sent == 40
     assert len(fake_telegram.sent_messages) == 40
     per_message = 1 if connection.vendor == "postgresql" else 2
-    assert len(queries.captured_queries) <= per_message * 40 + 25  # + the batch's claim, reads and give-back
+    # + the batch's claim, reads and give-back
+    assert len(queries.captured_queries) <= per_message * 40 + 25 + free_claims
     assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"sent"}
+
+
+class _TelegramBusyUntilMessengerDone:
+    """A shared limiter whose Telegram bucket stays empty until every Messenger message has gone (a
+    provider pacing far slower than the other), then lets everything through."""
+
+    def __init__(self, messenger_total: int):
+        self.messenger_total = messenger_total
+        self.delivered: list[tuple[str, str]] = []
+
+    def acquire(self, provider: str, chat: str) -> tuple[float, str]:
+        messenger_left = self.messenger_total - sum(1 for channel, _ in self.delivered if channel == "messenger")
+        if provider == "telegram" and messenger_left > 0:
+            return 0.01, "provider"
+        return 0.0, ""
+
+    def pause(self, provider: str, seconds: float) -> None:  # no 429 in this test
+        pass
+
+    def deliver(self, *, channel: str, recipient: str, **_: object) -> str:
+        self.delivered.append((channel, recipient))
+        return f"id-{len(self.delivered)}"
+
+
+def test_a_provider_that_must_wait_does_not_hold_back_the_others():
+    # Telegram rows are due first and Telegram must wait: the Messenger rows behind them go meanwhile
+    # (one worker, one claim), then the Telegram ones, each row exactly once.
+    telegram = [make_contact(3100 + i, first_name=f"T{i}") for i in range(3)]
+    messenger = [make_contact(first_name=f"M{i}", facebook_psid=f"8000{i}") for i in range(4)]
+    earlier = timezone.now() - timedelta(minutes=5)
+    for contact in telegram:
+        marketing(contact, "Bonjour", category="service", due_at=earlier)
+    for contact in messenger:
+        marketing(contact, "Bonjour", category="service", channel="messenger")
+    limiter = _TelegramBusyUntilMessengerDone(messenger_total=len(messenger))
+
+    stats = dispatch(limiter=limiter, deliver=limiter.deliver)
+
+    assert [channel for channel, _ in limiter.delivered] == ["messenger"] * 4 + ["telegram"] * 3
+    assert sorted(recipient for _, recipient in limiter.delivered[4:]) == sorted(
+        str(c.telegram_chat_id) for c in telegram)
+    assert stats.sent == 7
+    assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"sent"}
+
+
+def test_messenger_over_the_pages_send_rate_is_put_back_and_sent_once_the_window_moves(messenger):
+    # The fake Graph API answers 613 over its Send API rate, on its own frozen clock: the third
+    # message comes back rate limited, waits, and goes once the test moves the clock on.
+    clock = [1000.0]
+    messenger.clock = lambda: clock[0]
+    messenger.messenger_rate = 2
+    contacts = [make_contact(first_name=f"M{i}", facebook_psid=f"7000{i}") for i in range(3)]
+    rows = [marketing(c, "Bonjour", category="service", channel="messenger") for c in contacts]
+
+    first = dispatch(max_seconds=5)
+    states = sorted(OutboundMessage.objects.filter(pk__in=[r.pk for r in rows]).values_list("state", "reason"))
+    assert (first.sent, first.rate_limited, messenger.messenger_throttled_count) == (2, 1, 1)
+    assert states == [("scheduled", "rate_limited"), ("sent", ""), ("sent", "")]
+
+    clock[0] += 1.0
+    OutboundMessage.objects.filter(state="scheduled").update(due_at=timezone.now())  # its retry_after is over
+    from api.nurture.ratelimit import get_rate_limiter
+
+    get_rate_limiter().reset()
+    assert dispatch(max_seconds=5).sent == 1
+    assert sorted(m["to"] for m in messenger.sent if m["channel"] == "messenger") == ["70000", "70001", "70002"]

@@ -27,7 +27,7 @@ _ENGAGED_MAX = 50_000  # contacts looked at per engagement pass at most; the nex
 def lifecycle_update(*, contact_id: int, now: datetime | None = None,
                      engagements: Sequence[inputs.TouchFact] | None = None) -> str | None:
     """Move the contact to the stage the rules give (``lifecycle_rules.RULES``), with the rule's reason on
-    the timeline; return the stage moved to, or None when the contact stays.
+    the timeline, dated when the rule's fact happened; return the stage moved to, or None when the contact stays.
 
     Never moves a contact down, never moves a stage staff set by hand, and takes a contact out of
     ``inactive`` only on a recent sign of life (``lifecycle_rules.may_move``). The contact's row is locked
@@ -42,13 +42,17 @@ def lifecycle_update(*, contact_id: int, now: datetime | None = None,
             return None
         facts = rules.ContactFacts(contact_id, now=now, engagements=engagements)
         decided = rules.stage_from_facts(facts)
-        if decided is None or not rules.may_move(state[0], decided[0], facts):
+        if decided is None or not rules.may_move(state[0], decided.stage, facts):
             return None
-        stage, reason = decided
+        reason, at = decided.reason, decided.at
         if state[0] == LifecycleStage.INACTIVE:
             reason += rules.BACK_FROM_INACTIVE
-        contact_set_lifecycle_stage(contact_id=contact_id, stage=stage, reason=reason, automatic=True)
-        return stage
+            at = rules.back_from_inactive_at(decided, facts)
+        # Dated at the fact, not at this pass (``contact_set_lifecycle_stage`` keeps it between the
+        # previous move and now): the weekly funnel counts the move in the fact's week.
+        contact_set_lifecycle_stage(contact_id=contact_id, stage=decided.stage, reason=reason, automatic=True,
+                                    at=at)
+        return decided.stage
 
 
 def lifecycle_update_from_orders(*, contact_id: int) -> str | None:

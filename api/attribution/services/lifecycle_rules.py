@@ -5,6 +5,10 @@ call for, and its reason (in French, for staff) is written on the contact's time
 ``contact_set_lifecycle_stage``. A rule holds when it finds its evidence: the evidence fills the
 reason ("nous a écrit (WhatsApp) le 02/12/2026").
 
+A move is dated when its fact happened, not when a pass found it (:class:`Decision`): the touch that made a
+suspect a prospect, the delivery that made a customer. The weekly funnel counts moves by that date, so a
+message of Sunday 23:50 found by Monday's first pass counts in Sunday's week.
+
 Whether the contact moves there is :func:`may_move`'s decision:
 
 - a stage staff set by hand (``lifecycle_stage_locked``) is never moved automatically;
@@ -37,11 +41,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from django.db.models import Min
+
 from api.attribution import conf
 from api.attribution.services import inputs
 from api.campaigns.enums import TouchpointKind
 from api.common.businesstime import business_tz
 from api.contacts.enums import LifecycleStage
+from api.orders import facts as orders
 
 # The ladder an automatic move only climbs; ``inactive`` is beside it (see the module's docstring).
 LADDER: tuple[str, ...] = (LifecycleStage.SUSPECT, LifecycleStage.PROSPECT, LifecycleStage.CUSTOMER,
@@ -64,8 +71,12 @@ _ASKS = re.compile(
     r"livr\w*|commander|acheter|price|how much|cost|available|deliver\w*|order)\b", re.IGNORECASE)
 
 
-#: What a rule found: the values its reason is filled with; None when the rule does not hold.
+#: What a rule found: the values its reason is filled with, and under :data:`AT` when its fact happened
+#: (None or absent: the fact is happening now, e.g. the order event being handled); None when the rule
+#: does not hold.
 Evidence = dict[str, object] | None
+#: The key of an evidence that says when its fact happened (it fills no reason).
+AT = "at"
 
 
 class ContactFacts:
@@ -87,6 +98,21 @@ class ContactFacts:
         return inputs.delivered_order_count(self.contact_id)
 
     @cached_property
+    def delivery_times(self) -> list[datetime]:
+        """When each delivered order reached the contact, earliest first (orders without a delivery time,
+        delivered before the time was recorded, are left out)."""
+        # Belongs beside ``inputs.delivered_order_count`` (attribution reads orders there only): read here
+        # until ``inputs`` publishes it, through the orders app's published ``orders_delivered``.
+        times = (orders.orders_delivered().filter(contact_id=self.contact_id, delivered_at__isnull=False)
+                 .order_by("delivered_at").values_list("delivered_at", flat=True))
+        return [t for t in times if t is not None]
+
+    def delivered_at(self, nth: int) -> datetime | None:
+        """When the ``nth`` delivery (1 = the first) reached the contact; None when unknown."""
+        times = self.delivery_times
+        return times[nth - 1] if len(times) >= nth else None
+
+    @cached_property
     def brought_a_buyer(self) -> bool:
         return inputs.brought_a_buyer(self.contact_id)
 
@@ -105,16 +131,30 @@ class ContactFacts:
         """An engagement or an order placed within the inactivity window."""
         return bool(self.engagements) or inputs.ordered_since(self.contact_id, self.window_start)
 
+    @cached_property
+    def first_sign_of_life(self) -> datetime | None:
+        """When the contact first engaged or placed an order within the inactivity window; None if never."""
+        # Read here, not in ``inputs``, for the reason given at ``delivery_times``.
+        ordered = (orders.contacts_ordering_since(self.window_start).filter(contact_id=self.contact_id)
+                   .aggregate(first=Min("created_at"))["first"])
+        times = [t for t in (ordered, self.engagements[0].occurred_at if self.engagements else None) if t]
+        return min(times) if times else None
+
     def first_touch(self, test: Callable[[inputs.TouchFact], bool]) -> Evidence:
         """The evidence of the first engaging touch that passes ``test``: its channel and day."""
         for touch in self.engagements:
             if test(touch):
                 return {"channel": _CHANNEL_NAMES.get(touch.channel, touch.channel or "autre"), "kind": touch.kind,
-                        "day": touch.occurred_at.astimezone(business_tz()).strftime("%d/%m/%Y")}
+                        "day": touch.occurred_at.astimezone(business_tz()).strftime("%d/%m/%Y"),
+                        AT: touch.occurred_at}
         return None
 
 
 # --- what each rule looks for: evidence (values for its reason) or None ---------------------------------------
+
+
+# The two ambassador rules are dated now: their last fact (a friend's delivery, a rating, a shared link) is
+# the order event that runs them, at once; the nightly pass does not look for them.
 
 
 def brought_a_buyer(f: ContactFacts) -> Evidence:
@@ -128,11 +168,12 @@ def rated_well_and_shared_link(f: ContactFacts) -> Evidence:
 
 
 def several_orders_delivered(f: ContactFacts) -> Evidence:
-    return {"orders": f.delivered_orders} if f.delivered_orders >= 2 else None
+    # Dated at the second delivery: the one that made a repeat customer.
+    return {"orders": f.delivered_orders, AT: f.delivered_at(2)} if f.delivered_orders >= 2 else None
 
 
 def first_order_delivered(f: ContactFacts) -> Evidence:
-    return {} if f.delivered_orders >= 1 else None
+    return {AT: f.delivered_at(1)} if f.delivered_orders >= 1 else None
 
 
 def tasted(f: ContactFacts) -> Evidence:
@@ -191,13 +232,34 @@ INACTIVE_RULE = "ni commande ni signe de vie (message, clic, visite) depuis {day
 BACK_FROM_INACTIVE = " ; de retour après une période inactive"
 
 
-def stage_from_facts(facts: ContactFacts) -> tuple[str, str] | None:
-    """``(stage, reason)`` of the first rule of :data:`RULES` that holds, None when none does."""
+@dataclass(frozen=True)
+class Decision:
+    """Where the first rule that holds puts the contact, why (for the timeline), and when the fact behind it
+    happened (None: now), the date the move is recorded with."""
+
+    stage: str
+    reason: str
+    at: datetime | None
+
+
+def stage_from_facts(facts: ContactFacts) -> Decision | None:
+    """The :class:`Decision` of the first rule of :data:`RULES` that holds, None when none does."""
     for rule in RULES:
         evidence = rule.looks_for(facts)
         if evidence is not None:
-            return str(rule.stage), rule.reason.format(**evidence)
+            at = evidence.get(AT)
+            return Decision(str(rule.stage), rule.reason.format(**evidence),
+                            at if isinstance(at, datetime) else None)
     return None
+
+
+def back_from_inactive_at(decision: Decision, facts: ContactFacts) -> datetime | None:
+    """When a contact left ``inactive``: at the sign of life that woke them, not at the old order the rule
+    read (nor before the fact of the rule, e.g. the delivery of the order that woke them); None: now."""
+    woke = facts.first_sign_of_life
+    if decision.at is None or woke is None:
+        return decision.at
+    return max(decision.at, woke)
 
 
 def may_move(current: str, target: str, facts: ContactFacts) -> bool:

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from api.common.errors import ApplicationError, field_error
 from api.contacts.enums import LifecycleStage
@@ -47,12 +49,19 @@ def contact_event_record(*, contact_id: int, kind: str, summary: str, data: dict
 
 
 def contact_set_lifecycle_stage(*, contact_id: int, stage: str, reason: str, actor: Any = None,
-                                automatic: bool = True) -> Contact:
+                                automatic: bool = True, at: datetime | None = None) -> Contact:
     """Move a contact to ``stage`` and record the move on the timeline.
 
     An automatic move (lead scoring, first order…) does nothing when staff overrode the
     stage (``lifecycle_stage_locked``). A manual move (``automatic=False``) sets that lock.
     Moving to the current stage records nothing. Idempotent.
+
+    ``at`` is when the fact behind the move happened (the message that made a suspect a prospect, the
+    delivery that made a customer), default now: the move is dated then, so the weekly funnel, which
+    counts moves by their date (``selectors.contact_stage_moves_between``), puts a Sunday night message
+    found on Monday in Sunday's week. It is clamped to now (a clock ahead, or a provider's time, must not
+    date a move in the future) and to the date of the contact's previous move, or of its card's creation
+    when it never moved (the stage it leaves was entered then: the timeline tells the moves in order).
     """
     check_choice("stage", stage, LifecycleStage.values)
     with transaction.atomic():
@@ -71,5 +80,22 @@ def contact_set_lifecycle_stage(*, contact_id: int, stage: str, reason: str, act
             contact.save(update_fields=update)
         if old != stage:
             event_add(contact, "lifecycle_changed", f"Stage {old} → {stage} ({reason})",
-                   {"from": old, "to": stage, "reason": reason, "automatic": automatic}, actor=actor)
+                      {"from": old, "to": stage, "reason": reason, "automatic": automatic}, actor=actor,
+                      at=_move_time(contact, at))
     return contact
+
+
+def _move_time(contact: Contact, at: datetime | None) -> datetime:
+    """``at`` (default now), no later than now and no earlier than the contact's previous move or the
+    creation of its card; the caller holds the contact's row lock.
+
+    The card's creation is when the contact entered their first stage: a message written before the card
+    existed (a webhook delivered late) dates the move at the creation, so the funnel never counts a prospect
+    in a week before the one that counts them as a new contact.
+    """
+    now = timezone.now()
+    moment = min(at or now, now)
+    previous = (ContactEvent.objects.filter(contact=contact, kind="lifecycle_changed")
+                .aggregate(last=Max("at"))["last"])
+    floors = [t for t in (previous, contact.created_at) if t is not None]
+    return max(moment, *floors)

@@ -69,14 +69,16 @@ def _earliest(fields: dict[str, Any], message: OutboundMessage, name: str, at: d
 
 def outbound_status_apply(*, channel: str, provider_message_id: str, status: str, at: datetime,
                           error_code: str = "", error_title: str = "", pricing_category: str = "",
-                          billable: bool | None = None) -> bool:
+                          billable: bool | None = None, recipient: str = "") -> bool:
     """Apply one WhatsApp status (``sent``, ``delivered``, ``read``, ``failed``) to the message Meta
     knows as ``provider_message_id``. Returns whether the message changed.
 
     Idempotent and order-proof (see the module docstring); the row is locked while it is compared,
     so two deliveries of one status at once change it once. An unknown message id or status changes
-    nothing (False): the status of a message this system did not send, or one whose send is not
-    recorded yet. A charged message of a campaign's sequence or broadcast refreshes that campaign's
+    nothing (False): the status of a message this system did not send. A status that overtakes the
+    dispatcher's record of the send (the worker writes it with its next statement, milliseconds later)
+    finds the message still ``sending`` to ``recipient`` without a provider id: it is that one (one
+    message at a time per person: Meta's pair rate), and the status is applied to it. A charged message of a campaign's sequence or broadcast refreshes that campaign's
     cost of the day.
     """
     provider_message_id = str(provider_message_id or "").strip()
@@ -88,9 +90,15 @@ def outbound_status_apply(*, channel: str, provider_message_id: str, status: str
     with transaction.atomic():
         message = (OutboundMessage.objects.select_for_update()
                    .filter(channel=channel, provider_message_id=provider_message_id).order_by("id").first())
+        fields: dict[str, Any] = {}
+        if message is None and recipient:
+            message = (OutboundMessage.objects.select_for_update()
+                       .filter(channel=channel, recipient=recipient, state=State.SENDING, provider_message_id="")
+                       .order_by("-claimed_at", "-id").first())
+            if message is not None:
+                fields["provider_message_id"] = message.provider_message_id = provider_message_id[:100]
         if message is None:
             return False
-        fields: dict[str, Any] = {}
         if status == "delivered":
             _earliest(fields, message, "delivered_at", at)
         elif status == "read":

@@ -307,8 +307,6 @@ def _stop(message: Inbound, contact: Any) -> None:
                   .values_list("enrollment_id", flat=True).distinct())
     for enrollment_id in list(on_channel):
         enrollment_stop(enrollment_id=enrollment_id, reason="opted_out")
-    # A "STOP" pending from the old two-step flow is over: the person's choice is now explicit.
-    NurtureProfile.objects.filter(contact_id=contact.pk, stop_offered_at__isnull=False).update(stop_offered_at=None)
     _reply(message, contact, "stop-confirm", STOP_CONFIRM, [(MONTHLY_CHOICE, MONTHLY_LABEL)])
 
 
@@ -316,8 +314,7 @@ def _monthly(message: Inbound, contact: Any) -> None:
     """"Un message par mois": consent on this channel again, one marketing message a month at most."""
     consent_grant(contact_id=contact.pk, channel=message.channel, how="a choisi un message par mois")
     profile = nurture_profile_get(contact.pk)
-    NurtureProfile.objects.filter(pk=profile.pk).update(frequency=NurtureProfile.Frequency.MONTHLY,
-                                                        stop_offered_at=None)
+    NurtureProfile.objects.filter(pk=profile.pk).update(frequency=NurtureProfile.Frequency.MONTHLY)
     enrollments_stop_for_contact(contact_id=contact.pk, reason="monthly_only", keep_purposes=[Purpose.MONTHLY])
     contact_event_record(contact_id=contact.pk, kind="frequency_changed",
                          summary=f"Ne veut plus qu'un message par mois ({CHANNEL_LABELS.get(message.channel)})",
@@ -352,7 +349,6 @@ def _welcome(message: Inbound, row: InboundMessage, contact: Any, created: bool)
     """A newcomer, or a Telegram ``/start``: consent, introduction, source question, sequences, staff, referral."""
     consent_grant(contact_id=contact.pk, channel=message.channel,
                   how=message.consent_how or f"a écrit en premier ({message.channel})")
-    NurtureProfile.objects.filter(contact_id=contact.pk, stop_offered_at__isnull=False).update(stop_offered_at=None)
     _reply(message, contact, "intro", render_text(INTRO_TEXT, contact))
     if not contact.self_reported_source:
         _reply(message, contact, "source", SOURCE_QUESTION,
@@ -507,7 +503,7 @@ def _status_apply(event: Any) -> str:
         channel=Channel.WHATSAPP, provider_message_id=event.message_id, status=event.status, at=event.timestamp,
         error_code=str(event.error_codes[0]) if event.error_codes else "",
         error_title=event.error_title or "", pricing_category=event.pricing_category or "",
-        billable=event.billable)
+        billable=event.billable, recipient=event.phone_e164 or "")
     return "recorded" if applied else "ignored"
 
 

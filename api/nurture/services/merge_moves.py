@@ -30,7 +30,7 @@ def nurture_merge_moves(*, target_id: int, source_id: int) -> dict[str, int]:
     - ``lead_score``: the **sum** of both scores. The score is the sum of the person's score events,
       and their score events (each counted once by its ``ref``) all move to the survivor, so the sum
       keeps score and events in agreement; keeping the higher would drop points the timeline shows;
-    - ``matured_at``: the earlier one; ``stop_offered_at``: the later one;
+    - ``matured_at``: the earlier one;
     - ``replenishment_due_at`` (predicted reorder date): the earliest one still to come; when both are
       past, the later one (the next plan recomputes it from the orders, which moved too).
 
@@ -73,7 +73,6 @@ def _profile_fold(target: NurtureProfile, source: NurtureProfile) -> None:
         target.frequency = NurtureProfile.Frequency.MONTHLY
     target.lead_score = target.lead_score + source.lead_score
     target.matured_at = _earliest(target.matured_at, source.matured_at)
-    target.stop_offered_at = _latest(target.stop_offered_at, source.stop_offered_at)
     target.replenishment_due_at = reorder_date_kept(target.replenishment_due_at, source.replenishment_due_at,
                                                     now=now)
     source.delete()

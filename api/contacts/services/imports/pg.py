@@ -35,7 +35,7 @@ EMAIL_FAST = (  # An ASCII subset of what Django's EmailValidator accepts (check
     r"^[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*"
     r"@[A-Za-z0-9]+(-+[A-Za-z0-9]+)*(\.[A-Za-z0-9]+(-+[A-Za-z0-9]+)*)*\.[A-Za-z][A-Za-z]+$"
 )
-_TEMP_TABLES = "imp_line, imp_row, imp_map, imp_val, imp_err, imp_erased, imp_ok, imp_grp, imp_new"
+_TEMP_TABLES = "imp_line, imp_row, imp_map, imp_val, imp_err, imp_erased, imp_own, imp_ok, imp_grp, imp_new"
 # Fields whose cells Python parses (few distinct values per file), and those SQL checks itself.
 _PY_FIELDS = ("segment", "birth_date", "tags")
 
@@ -83,14 +83,17 @@ def import_apply_sql(job: ImportJob, batch: ImportBatch, columns: dict[str, str]
     ``rows.import_apply_rows``.
 
     How the row-by-row rules become set-based: every valid row has a *target*. A row whose
-    phone or e-mail belongs to an existing contact targets it (two different ones: reported);
-    any other row targets the new contact of its phone (or, without phone, of its e-mail).
-    When every phone and every e-mail of the batch leads to one target, the row-by-row
+    phone, WhatsApp number or e-mail belongs to an existing contact (its main one, or one a merge
+    brought: ``selectors.identity_owners``) targets it (two different ones: reported); any other
+    row targets the new contact of its phone (or, without phone, of its e-mail). When every
+    phone, WhatsApp number and e-mail of the batch leads to one target, the row-by-row
     algorithm, in any order, sends each row to its target: the first row of a new target
     creates it, and each field of a target takes the first non-empty value in file order
-    when the contact has none. Rows connected to a phone or e-mail with two targets keep an
-    order-dependent outcome: they, and every row connected to them, go to the row-by-row rules.
-    The steps share temporary tables dropped at commit (``_TEMP_TABLES``).
+    when the contact has none. Rows connected to a phone, WhatsApp number or e-mail with two
+    targets keep an order-dependent outcome: they, and every row connected to them, go to the
+    row-by-row rules. Every contact a row went to then holds an identity row for each of its main
+    phone, WhatsApp number and e-mail, as ``rows._rows_identities`` writes them. The steps share
+    temporary tables dropped at commit (``_TEMP_TABLES``).
     """
     start = batch.start
     fields = {int(i): f for i, f in columns.items()}
@@ -122,6 +125,7 @@ def import_apply_sql(job: ImportJob, batch: ImportBatch, columns: dict[str, str]
         column_of = _sql_group(c)
         new_count = _sql_insert_new(c, column_of)
         updated = _sql_fill_existing(c, column_of)
+        _sql_identities(c)
         _sql_tags(c)
         error_rows, simple_rows, blank_rows = _sql_report(c)
     counts["created"] += new_count
@@ -309,39 +313,75 @@ def _sql_erased(c: _SqlBatch) -> str:
     return refused
 
 
+def _sql_owners(c: _SqlBatch) -> None:
+    """Step 7a: ``imp_own``, who owns each phone, WhatsApp number and e-mail of the valid rows: the SQL twin
+    of ``selectors.identity_owners`` (identity rows first, then the columns of the live contacts; of
+    several old contacts with one WhatsApp number in their column, the oldest)."""
+    whatsapp = "v_whatsapp" if "whatsapp" in c.mapped else "NULL::text"
+    live = "{0}.merged_into_id IS NULL AND {0}.erased_at IS NULL"
+    c.run("CREATE TEMP TABLE imp_own ON COMMIT DROP AS WITH k AS (SELECT DISTINCT kind, value FROM ("
+          "SELECT 'phone'::text AS kind, p AS value FROM imp_val WHERE ok AND p IS NOT NULL "
+          f"UNION ALL SELECT 'whatsapp', {whatsapp} FROM imp_val WHERE ok AND {whatsapp} IS NOT NULL "
+          "UNION ALL SELECT 'email', e FROM imp_val WHERE ok AND e IS NOT NULL) s), "
+          "wa AS (SELECT DISTINCT ON (c.whatsapp) c.whatsapp, c.id FROM contacts_contact c "
+          f"JOIN k ON k.kind = 'whatsapp' AND k.value = c.whatsapp WHERE {live.format('c')} "
+          "ORDER BY c.whatsapp, c.created_at, c.id) "
+          "SELECT k.kind, k.value, coalesce(i.contact_id, cp.id, cw.id, ce.id) AS cid FROM k "
+          "LEFT JOIN contacts_contactidentity i ON i.kind = k.kind AND i.value = k.value "
+          f"LEFT JOIN contacts_contact cp ON k.kind = 'phone' AND cp.phone = k.value AND {live.format('cp')} "
+          "LEFT JOIN wa cw ON k.kind = 'whatsapp' AND cw.whatsapp = k.value "
+          f"LEFT JOIN contacts_contact ce ON k.kind = 'email' AND lower(ce.email) = k.value AND {live.format('ce')}")
+    c.run("ANALYZE imp_own")
+
+
 def _sql_targets(c: _SqlBatch, refused: str) -> None:
     """Step 7: ``imp_ok``, the target of each valid row."""
     run = c.run
-    # 7. Targets: the existing contact owning the phone or the e-mail, else a new contact.
+    # 7. Targets: the existing contact owning the phone, the WhatsApp number or the e-mail, else a new contact.
+    _sql_owners(c)
+    whatsapp = "v.v_whatsapp" if "whatsapp" in c.mapped else "NULL::text"
     run("CREATE TEMP TABLE imp_ok ON COMMIT DROP AS "
-        "SELECT v.*, cp.id AS cp, ce.id AS ce, coalesce(cp.id, ce.id) AS cid, "
-        "(CASE WHEN coalesce(cp.id, ce.id) IS NOT NULL THEN 'c' || coalesce(cp.id, ce.id) "
+        "SELECT v.*, op.cid AS cp, ow.cid AS cw, oe.cid AS ce, coalesce(op.cid, ow.cid, oe.cid) AS cid, "
+        "(CASE WHEN coalesce(op.cid, ow.cid, oe.cid) IS NOT NULL THEN 'c' || coalesce(op.cid, ow.cid, oe.cid) "
         "WHEN v.p IS NOT NULL THEN 'p' || v.p ELSE 'e' || v.e END) COLLATE \"C\" AS tgt, false AS complex "
-        "FROM imp_val v LEFT JOIN contacts_contact cp ON cp.phone = v.p "
-        f"LEFT JOIN contacts_contact ce ON lower(ce.email) = v.e WHERE v.ok AND NOT ({refused})")
-    run("INSERT INTO imp_err SELECT n, -1, '', replace(%(two_contacts)s, '{}', '#' || cp || ' and #' || ce) "
-        "FROM imp_ok WHERE cp <> ce")
-    run("DELETE FROM imp_ok WHERE cp <> ce")
+        "FROM imp_val v LEFT JOIN imp_own op ON op.kind = 'phone' AND op.value = v.p "
+        f"LEFT JOIN imp_own ow ON ow.kind = 'whatsapp' AND ow.value = {whatsapp} "
+        f"LEFT JOIN imp_own oe ON oe.kind = 'email' AND oe.value = v.e WHERE v.ok AND NOT ({refused})")
+    # Two or three different owners: reported, naming them in the order of the row-by-row rules (phone,
+    # WhatsApp, e-mail), each once.
+    two = "(cp <> cw OR cp <> ce OR cw <> ce)"
+    run("INSERT INTO imp_err SELECT n, -1, '', replace(%(two_contacts)s, '{}', concat_ws(' and ', '#' || cp, "
+        "CASE WHEN cp IS NULL OR cw <> cp THEN '#' || cw END, "
+        "CASE WHEN (cp IS NULL OR ce <> cp) AND (cw IS NULL OR ce <> cw) THEN '#' || ce END)) "
+        f"FROM imp_ok WHERE {two}")
+    run(f"DELETE FROM imp_ok WHERE {two}")
 
 
 def _sql_order_dependent(c: _SqlBatch, columns: dict[str, str], header: list[str]) -> dict[str, int]:
     """Step 8: rows whose outcome depends on their order, applied by the row-by-row rules; returns their counts."""
     run, params, job, start = c.run, c.params, c.job, c.start
-    # 8. Rows whose outcome depends on their order: a phone or an e-mail with two targets, or
-    #    a contact whose segment is blank (the row-by-row rules treat it in two steps).
+    # 8. Rows whose outcome depends on their order: a phone, a WhatsApp number or an e-mail with two
+    #    targets (the row-by-row rules match an earlier row by any of them), or a contact whose segment
+    #    is blank (the row-by-row rules treat it in two steps).
+    whatsapp = "v_whatsapp" if "whatsapp" in c.mapped else "NULL::text"
     seeds = run(
         "SELECT 'p', p FROM imp_ok WHERE p IS NOT NULL GROUP BY p HAVING min(tgt) <> max(tgt) "
         "UNION ALL SELECT 'e', e FROM imp_ok WHERE e IS NOT NULL GROUP BY e HAVING min(tgt) <> max(tgt) "
+        + ("UNION ALL SELECT 'w', v_whatsapp FROM imp_ok WHERE v_whatsapp IS NOT NULL GROUP BY v_whatsapp "
+           "HAVING min(tgt) <> max(tgt) " if "whatsapp" in c.mapped else "") +
         "UNION ALL SELECT DISTINCT 'c', o.cid::text FROM imp_ok o JOIN contacts_contact c ON c.id = o.cid "
         "WHERE coalesce(c.segment, '') = ''").fetchall()
     counts = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "errors": 0}
     if seeds:
         params["sp"] = [v for k, v in seeds if k == "p"]
         params["se"] = [v for k, v in seeds if k == "e"]
+        params["sw"] = [v for k, v in seeds if k == "w"]
         params["sc_ids"] = [int(v) for k, v in seeds if k == "c"]
-        run("UPDATE imp_ok SET complex = true WHERE p = ANY(%(sp)s) OR e = ANY(%(se)s) OR cid = ANY(%(sc_ids)s)")
+        run("UPDATE imp_ok SET complex = true WHERE p = ANY(%(sp)s) OR e = ANY(%(se)s) "
+            f"OR {whatsapp} = ANY(%(sw)s) OR cid = ANY(%(sc_ids)s)")
         while run("UPDATE imp_ok SET complex = true WHERE NOT complex AND ("
                   "p IN (SELECT p FROM imp_ok WHERE complex) OR e IN (SELECT e FROM imp_ok WHERE complex) "
+                  f"OR {whatsapp} IN (SELECT {whatsapp} FROM imp_ok WHERE complex) "
                   "OR cid IN (SELECT cid FROM imp_ok WHERE complex))").rowcount:
             pass
         rows = run("SELECT n, coalesce(cells, string_to_array(line, %(delim)s)) FROM imp_line "
@@ -444,6 +484,19 @@ def _sql_fill_existing(c: _SqlBatch, column_of: dict[str, str]) -> int:
             changed = " OR ".join(f"({missing[f]} AND g.f_{f} IS NOT NULL)" for f in fill)
             run(f"UPDATE contacts_contact c SET {sets} FROM imp_grp g WHERE c.id = g.cid AND ({changed})")
     return updated
+
+
+def _sql_identities(c: _SqlBatch) -> None:
+    """Step 11b: identity rows for the main phone, WhatsApp number and e-mail of every contact a row went to
+    (new or existing), as ``rows._rows_identities`` writes them: a value another contact holds a row of
+    stays theirs, a contact that has its rows gets nothing new (a re-import writes none). The rows the
+    row-by-row rules took (``complex``) got theirs there."""
+    c.run("INSERT INTO contacts_contactidentity (contact_id, kind, value, created_at) "
+          "SELECT c.id, k.kind, k.value, %(now)s FROM contacts_contact c "
+          "CROSS JOIN LATERAL (VALUES ('phone', c.phone), ('whatsapp', c.whatsapp), ('email', lower(c.email))) "
+          "k(kind, value) WHERE coalesce(k.value, '') <> '' "
+          "AND c.id IN (SELECT id FROM imp_new UNION ALL SELECT cid FROM imp_grp WHERE cid IS NOT NULL) "
+          "ORDER BY c.id, k.kind ON CONFLICT DO NOTHING")
 
 
 def _sql_tags(c: _SqlBatch) -> None:

@@ -29,14 +29,12 @@ def pg_import_file(job_id: int) -> bytes:
     return bytes(row[0])
 
 
-def pg_existing(phones: set[str], emails: set[str], fields: list[str]) -> list[dict[str, Any]]:
-    """``rows.import_existing`` with one array parameter instead of 2,000 placeholders, matching the
-    unique indexes (phone, lower(email))."""
+def pg_existing(ids: set[int], fields: list[str]) -> list[dict[str, Any]]:
+    """``rows.import_existing`` with one array parameter instead of 2,000 placeholders."""
     columns = ", ".join(connection.ops.quote_name(f) for f in fields)
-    sql = (f"SELECT id, {columns} FROM {Contact._meta.db_table} "
-           "WHERE phone = ANY(%s) OR LOWER(email) = ANY(%s)")
+    sql = f"SELECT id, {columns} FROM {Contact._meta.db_table} WHERE id = ANY(%s)"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(phones), list(emails)])
+        cursor.execute(sql, [sorted(ids)])
         return [{"pk": row[0], **dict(zip(fields, row[1:], strict=True))} for row in cursor.fetchall()]
 
 

@@ -10,13 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
-from django.db.models.functions import Lower
 
 from api.contacts import csv_io
 from api.contacts.enums import Segment
-from api.contacts.models import Contact, ContactNote, ErasedIdentity, ImportJob, ImportRowError, Tag
+from api.contacts.models import (
+    Contact,
+    ContactIdentity,
+    ContactNote,
+    ErasedIdentity,
+    ImportJob,
+    ImportRowError,
+    Tag,
+)
+from api.contacts.selectors import IDENTITY_ROW_KINDS, identity_owners
 from api.contacts.services.identity import identity_digest, referral_code_new
+from api.contacts.services.identity_rows import identity_value
 from api.contacts.services.imports.batches import ImportBatch
 from api.contacts.services.imports.pg_io import pg_existing, pg_insert
 
@@ -52,6 +60,7 @@ class _Plan:
     changed_fields: set[str] = field(default_factory=set)
     tags_for: list[tuple[Row, list[str]]] = field(default_factory=list)
     notes_for: list[tuple[Row, str]] = field(default_factory=list)
+    matched: dict[int, Row] = field(default_factory=dict)  # existing contacts a row went to, by id
     counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0})
 
 
@@ -71,8 +80,10 @@ def import_apply_parsed_rows(job: ImportJob, rows: list[tuple[int, list[str]]], 
                              header: list[str]) -> dict[str, int]:
     """Dedupe and write ``(index, cells)`` rows with a handful of queries (no query per row).
 
-    A row matches an existing contact (or an earlier row of the file) by phone/WhatsApp or
-    e-mail; a row whose phone and e-mail belong to two contacts is reported, not applied.
+    A row matches an existing contact (or an earlier row of the file) by its phone, WhatsApp number
+    or e-mail, the contact's main ones or the extra ones a merge brought (``selectors.identity_owners``);
+    a row whose identities belong to two contacts is reported, not applied. Every contact a row went to
+    holds an identity row for each of its main phone, WhatsApp number and e-mail afterwards.
     A blank row (nothing but separators and spaces) is counted ``skipped``; a row whose field
     count is not the header's is reported, whatever its cells.
     """
@@ -135,23 +146,22 @@ def _rows_refuse_erased(job: ImportJob, parsed: list[tuple[int, Row]],
     return [(line, v) for line, v in parsed if line not in refused]
 
 
+def import_row_identities(values: Row) -> list[tuple[str, str]]:
+    """The ``(kind, value)`` a row is matched by, in the order of the row report: its phone (its WhatsApp
+    number when it has no phone), its WhatsApp number, its e-mail."""
+    return [(kind, values[kind]) for kind in IDENTITY_ROW_KINDS if values.get(kind)]
+
+
 def _rows_plan(job: ImportJob, parsed: list[tuple[int, Row]], errors: list[ImportRowError]) -> _Plan:
     """Match each row to an existing contact or an earlier row of the batch, in file order."""
-    phones = {v["phone"] for _, v in parsed if v.get("phone")}
-    emails = {v["email"] for _, v in parsed if v.get("email")}
-    fields = sorted({f for _, v in parsed for f in v} - {"tags", "note"} | {"phone", "email", "segment"})
-    index_by: dict[tuple[str, str], Row] = {}
-    for row in import_existing(phones, emails, fields):
-        if row["phone"]:
-            index_by[("phone", row["phone"])] = row
-        if row["email"]:
-            index_by[("email", row["email"].lower())] = row
+    fields = sorted({f for _, v in parsed for f in v} - {"tags", "note"} | {*IDENTITY_ROW_KINDS, "segment"})
+    owners = identity_owners(pair for _, v in parsed for pair in import_row_identities(v))
+    existing = {row["pk"]: row for row in import_existing(set(owners.values()), fields)}
+    index_by: dict[tuple[str, str], Row] = {pair: existing[pk] for pair, pk in owners.items() if pk in existing}
 
     plan = _Plan(errors=errors)
     for line, values in parsed:
-        keys = [("phone", values["phone"])] if values.get("phone") else []
-        if values.get("email"):
-            keys.append(("email", values["email"]))
+        keys = import_row_identities(values)
         hits = {id(c): c for k in keys if (c := index_by.get(k)) is not None}
         if len(hits) > 1:
             names = " and ".join(f"#{c['pk']}" if c.get("pk") else "another row of this file" for c in hits.values())
@@ -161,6 +171,8 @@ def _rows_plan(job: ImportJob, parsed: list[tuple[int, Row]], errors: list[Impor
         note = values.pop("note", None)
         if hits:
             contact = next(iter(hits.values()))
+            if contact.get("pk"):
+                plan.matched[contact["pk"]] = contact
             _rows_fill(plan, contact, values)
             for key in keys:
                 index_by.setdefault(key, contact)
@@ -207,6 +219,7 @@ def _rows_write(job: ImportJob, plan: _Plan) -> None:
         update_fields = sorted(plan.changed_fields)
         objs = [Contact(pk=pk, **{f: row.get(f) for f in update_fields}) for pk, row in plan.to_update.items()]
         Contact.objects.bulk_update(objs, update_fields, batch_size=1000)
+    _rows_identities([*plan.to_create, *plan.matched.values()])
     if plan.tags_for:
         tag_names = {n for _, tags in plan.tags_for for n in tags}
         Tag.objects.bulk_create([Tag(name=n) for n in tag_names], ignore_conflicts=True)
@@ -224,18 +237,28 @@ def _rows_write(job: ImportJob, plan: _Plan) -> None:
         ImportRowError.objects.bulk_create(plan.errors)
 
 
-def import_existing(phones: set[str], emails: set[str], fields: list[str]) -> list[Row]:
-    """Existing contacts owning one of these phones or e-mails, as dicts of ``fields`` plus ``pk``.
+def _rows_identities(contacts: list[Row]) -> None:
+    """Identity rows for the main phone, WhatsApp number and e-mail of the contacts a batch created or went
+    to, as ``contact_upsert`` writes them (``identity_rows_heal`` for many contacts in one insert): a value
+    another contact holds a row of stays theirs. A contact that has its rows already gets nothing new,
+    so a re-import writes none."""
+    rows = [ContactIdentity(contact_id=c["pk"], kind=kind, value=identity_value(kind, c.get(kind)))
+            for c in sorted(contacts, key=lambda c: c["pk"]) for kind in IDENTITY_ROW_KINDS if c.get(kind)]
+    if rows:
+        ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+
+
+def import_existing(ids: set[int], fields: list[str]) -> list[Row]:
+    """The contacts ``ids`` (the owners of a batch's identities), as dicts of ``fields`` plus ``pk``.
 
     Plain rows, not model instances: building 2,000 instances per batch cost a third of the
     import time (measured with cProfile on bench/import_contacts.py). On PostgreSQL ``pg_io.pg_existing``.
     """
-    if not phones and not emails:
+    if not ids:
         return []
     if connection.vendor == "postgresql":
-        return pg_existing(phones, emails, fields)
-    qs = Contact.objects.alias(email_l=Lower("email")).filter(Q(phone__in=phones) | Q(email_l__in=emails))
-    return [{"pk": row.pop("id"), **row} for row in qs.values("id", *fields)]
+        return pg_existing(ids, fields)
+    return [{"pk": row.pop("id"), **row} for row in Contact.objects.filter(pk__in=ids).values("id", *fields)]
 
 
 def import_insert(rows: list[Row]) -> None:

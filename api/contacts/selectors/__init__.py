@@ -1,0 +1,151 @@
+"""Reads of the customer file, by topic: live contacts and the merge walk (``contacts``), who owns an
+identity (``identities``), consent at send time (``consent``), audiences (``audience``), the timeline
+(``timeline``), referral codes (``referrals``), what other apps count (``facts``), duplicates, the privacy
+export, tasks and imports.
+
+Other apps import from ``api.contacts.selectors`` (this package), never from its modules, so that a read can
+move between modules without a caller changing; every name they used before the split is re-exported here."""
+
+from __future__ import annotations
+
+from api.contacts.selectors.audience import birthday_days, contacts_audience, contacts_born_on, has_channel_q
+from api.contacts.selectors.consent import CHANNEL_IDENTITY, contact_can_receive, contacts_can_receive
+from api.contacts.selectors.contacts import (
+    MERGE_CHAIN_MAX_HOPS,
+    contact_attribute_values,
+    contact_exists,
+    contact_find,
+    contact_get,
+    contact_id_resolve,
+    contact_ids_resolve,
+    contact_is_live,
+    contact_list,
+    contact_live_get,
+    contacts_live,
+)
+from api.contacts.selectors.duplicates import (
+    SIMILAR_PHONE_DIGITS,
+    STALE_AFTER,
+    contact_duplicate_groups,
+    contact_duplicates_of,
+    contacts_stale,
+)
+from api.contacts.selectors.facts import (
+    ContactLifecycle,
+    ContactSummary,
+    contact_facts_sql,
+    contact_last_id_created_before,
+    contact_lifecycle_get,
+    contact_lifecycle_stage_counts,
+    contact_segments,
+    contact_stage_moves_between,
+    contact_stage_moves_version,
+    contact_summaries,
+    contacts_created_between,
+    contacts_inactive_candidates,
+    contacts_live_after_id,
+    contacts_merged_into,
+    contacts_merged_version,
+    contacts_version,
+)
+from api.contacts.selectors.identities import (
+    IDENTITY_ROW_KINDS,
+    contact_id_by_email,
+    contact_id_by_phone,
+    contact_id_by_telegram_chat,
+    contact_id_by_whatsapp,
+    contact_identities,
+    identities_with_primary,
+    identity_owner_ids,
+    identity_owners,
+)
+from api.contacts.selectors.imports import contacts_export_rows, import_job_get, import_job_row_errors
+from api.contacts.selectors.privacy import contact_privacy_export
+from api.contacts.selectors.referrals import (
+    REFERRAL_CHAIN_MAX_HOPS,
+    REFERRAL_CODE_PREFIXES,
+    ReferralCheck,
+    ReferralRefusal,
+    contact_id_by_referral_code,
+    contact_ids_referred_by,
+    contact_referral_code_counts,
+    contact_referral_pairs,
+    contact_referrer_id,
+    referral_code_check,
+    referral_code_normalize,
+    referral_code_owner_id,
+    referral_would_loop,
+)
+from api.contacts.selectors.tasks import tasks_list
+from api.contacts.selectors.timeline import contact_timeline, contacts_own_timeline
+
+__all__ = [
+    "CHANNEL_IDENTITY",
+    "ContactLifecycle",
+    "ContactSummary",
+    "IDENTITY_ROW_KINDS",
+    "MERGE_CHAIN_MAX_HOPS",
+    "REFERRAL_CHAIN_MAX_HOPS",
+    "REFERRAL_CODE_PREFIXES",
+    "ReferralCheck",
+    "ReferralRefusal",
+    "SIMILAR_PHONE_DIGITS",
+    "STALE_AFTER",
+    "birthday_days",
+    "contact_attribute_values",
+    "contact_can_receive",
+    "contact_duplicate_groups",
+    "contact_duplicates_of",
+    "contact_exists",
+    "contact_facts_sql",
+    "contact_find",
+    "contact_get",
+    "contact_id_by_email",
+    "contact_id_by_phone",
+    "contact_id_by_referral_code",
+    "contact_id_by_telegram_chat",
+    "contact_id_by_whatsapp",
+    "contact_id_resolve",
+    "contact_identities",
+    "contact_ids_referred_by",
+    "contact_ids_resolve",
+    "contact_is_live",
+    "contact_last_id_created_before",
+    "contact_lifecycle_get",
+    "contact_lifecycle_stage_counts",
+    "contact_list",
+    "contact_live_get",
+    "contact_privacy_export",
+    "contact_referral_code_counts",
+    "contact_referral_pairs",
+    "contact_referrer_id",
+    "contact_segments",
+    "contact_stage_moves_between",
+    "contact_summaries",
+    "contact_timeline",
+    "contacts_audience",
+    "contacts_born_on",
+    "contacts_can_receive",
+    "contacts_created_between",
+    "contacts_export_rows",
+    "contacts_inactive_candidates",
+    "contacts_live",
+    "contacts_live_after_id",
+    "contacts_merged_into",
+    "contact_stage_moves_version",
+    "contacts_merged_version",
+    "contacts_own_timeline",
+    "contacts_stale",
+    "contacts_version",
+    "has_channel_q",
+    "identities_with_primary",
+    "identity_owner_ids",
+    "identity_owners",
+    "import_job_get",
+    "import_job_row_errors",
+    "referral_code_check",
+    "referral_code_normalize",
+    "referral_code_owner_id",
+    "referral_would_loop",
+    "tasks_list",
+]
