@@ -350,3 +350,35 @@ def test_messenger_over_the_pages_send_rate_is_put_back_and_sent_once_the_window
     get_rate_limiter().reset()
     assert dispatch(max_seconds=5).sent == 1
     assert sorted(m["to"] for m in messenger.sent if m["channel"] == "messenger") == ["70000", "70001", "70002"]
+
+
+class _MessengerPausedForAMinute(_TelegramBusyUntilMessengerDone):
+    """Messenger answered a 429 a moment ago: the whole provider waits a minute; Telegram is free."""
+
+    def __init__(self) -> None:
+        super().__init__(messenger_total=0)
+        self.asked: list[str] = []
+
+    def acquire(self, provider: str, chat: str) -> tuple[float, str]:
+        self.asked.append(provider)
+        return (60.0, "provider") if provider == "messenger" else (0.0, "")
+
+
+def test_a_provider_paused_past_the_run_gives_its_rows_back_at_once_and_the_others_go_on():
+    messenger = [make_contact(first_name=f"P{i}", facebook_psid=f"9100{i}") for i in range(5)]
+    telegram = [make_contact(3200 + i, first_name=f"Q{i}") for i in range(3)]
+    earlier = timezone.now() - timedelta(minutes=5)
+    for contact in messenger:
+        marketing(contact, "Bonjour", category="service", channel="messenger", due_at=earlier)
+    for contact in telegram:
+        marketing(contact, "Bonjour", category="service")
+    limiter = _MessengerPausedForAMinute()
+
+    stats = dispatch(limiter=limiter, deliver=limiter.deliver, max_seconds=10)
+
+    assert [channel for channel, _ in limiter.delivered] == ["telegram"] * 3
+    assert limiter.asked.count("messenger") == 1  # asked once; its other rows were not tried one by one
+    waiting = OutboundMessage.objects.filter(channel="messenger")
+    assert set(waiting.values_list("state", "claim_token")) == {("scheduled", "")}
+    assert all(m.due_at > timezone.now() + timedelta(seconds=50) for m in waiting)
+    assert stats.rescheduled == 5

@@ -144,14 +144,14 @@ def _load_batch(ids: list[int]) -> list[OutboundMessage]:
     return [rows[i] for i in ids if i in rows]
 
 
-def _release(message_id: int, token: str, *, due_at: datetime, reason: str = "") -> bool:
-    """Give a claimed, not yet attempted row back to the pool, due at ``due_at``."""
+def _release(message_id: int | list[int], token: str, *, due_at: datetime, reason: str = "") -> int:
+    """Give claimed, not yet attempted rows back to the pool, due at ``due_at``; how many went back."""
     fields: dict[str, Any] = {"claim_token": "", "claimed_until": None, "due_at": due_at,
                               "updated_at": timezone.now()}
     if reason:
         fields["reason"] = reason
-    return bool(OutboundMessage.objects.filter(pk=message_id, state=State.SCHEDULED, claim_token=token)
-                .update(**fields))
+    ids = message_id if isinstance(message_id, list) else [message_id]
+    return OutboundMessage.objects.filter(pk__in=ids, state=State.SCHEDULED, claim_token=token).update(**fields)
 
 
 def _give_back(ids: list[int], token: str) -> None:
@@ -541,6 +541,7 @@ class _Hand:
         self.busy_until: dict[str, float] = {}  # provider -> monotonic time it may be asked again
         self._free_claim_after = 0.0
         self._refill_after: dict[str, float] = {}  # provider -> when to ask again for its rows (none were due)
+        self.paused: set[str] = set()  # providers that wait past this run's end (a 429): none of their rows
 
     def held(self) -> int:
         return sum(len(queue) for queue in self.queues.values())
@@ -548,8 +549,8 @@ class _Hand:
     def claim(self, exclude: Iterable[str] = (), channel: str | None = None) -> bool:
         """Claim due rows (none of ``exclude``'s providers; only ``channel``'s when given) into the hand;
         False when none was due."""
-        ids = _claim(token=self.token, batch=self.batch_size, now=timezone.now(), exclude_channels=exclude,
-                     channel=channel)
+        ids = _claim(token=self.token, batch=self.batch_size, now=timezone.now(),
+                     exclude_channels={*exclude, *self.paused}, channel=channel)
         if not ids:
             return False
         self.stats.claimed += len(ids)
@@ -578,7 +579,7 @@ class _Hand:
             return
         now = time.monotonic()
         for channel, queue in self.queues.items():
-            if (not queue and self.busy_until.get(channel, 0.0) <= now and now >= self._refill_after.get(channel, 0.0)
+            if (not queue and channel not in self.paused and self.busy_until.get(channel, 0.0) <= now and now >= self._refill_after.get(channel, 0.0)
                     and self.held() < _HAND_MAX_BATCHES * self.batch_size
                     and not self.claim(channel=channel)):
                 self._refill_after[channel] = now + _FREE_CLAIM_RETRY_SECONDS
@@ -625,9 +626,13 @@ class _Hand:
         # past this run's end gives the row back to the pool until then.
         wait, scope = self.limiter.acquire(message.channel, message.recipient)
         if wait > 0:
-            if scope == "chat" or time.monotonic() + wait > self.deadline:
+            if scope == "chat":
                 if _release(message.pk, self.token, due_at=timezone.now() + timedelta(seconds=wait)):
                     self.stats.count("rescheduled", "paced")
+                return
+            if time.monotonic() + wait > self.deadline:
+                self.queues[message.channel].appendleft(held)
+                self.pause_provider(message.channel, wait)
                 return
             self.busy_until[message.channel] = time.monotonic() + wait
             self.queues[message.channel].appendleft(held)
@@ -636,6 +641,17 @@ class _Hand:
             return  # cancelled meanwhile (stop, unreachable, broadcast cancel)
         _deliver(message, limiter=self.limiter, stats=self.stats, deliver=self.deliver, history=held.history,
                  sent=self.sent)
+
+    def pause_provider(self, channel: str, wait: float) -> None:
+        """The provider waits past this run's end (the pause after a 429): its rows in hand go back to
+        the pool due when it frees, in one statement, and this run claims none of its rows any more.
+        Giving them back one by one and claiming them again cost more than the sends themselves."""
+        queue = self.queues.pop(channel, deque())
+        self.paused.add(channel)
+        back = _release([held.message.pk for held in queue], self.token,
+                        due_at=timezone.now() + timedelta(seconds=wait))
+        for _ in range(back):
+            self.stats.count("rescheduled", "paced")
 
     def close(self) -> None:
         """Write the kept sent record and give the rows still in hand back to the pool."""

@@ -115,7 +115,8 @@ def test_send_rate_limit_is_rate_limited(client):
     with pytest.raises(RateLimited) as caught:
         client.send_text(PSID, "hello")
 
-    assert caught.value.retry_after > 0
+    # The Send API counts calls per second: a second, not the minute of Graph's other throttles.
+    assert (caught.value.reason, caught.value.retry_after) == ("send_rate", 1.0)
 
 
 @responses.activate
