@@ -153,10 +153,10 @@ def _install_probes(phases: CpuPhases, limiter: Any) -> None:
 
     phases.patch("claim", dispatch, "_claim", "_load_batch")
     phases.patch("checks", dispatch, "_check_at_send_time", "_refresh_recipient", "_SentHistory")
-    phases.patch("limiter", limiter, "acquire", "pause")
+    phases.patch("limiter", limiter, "acquire", "acquire_many", "pause")
     phases.patch("http", senders, "deliver")
-    phases.patch("state", dispatch, "_start_sending", "_record_sent", "_record_failure", "_release", "_end",
-                 "_give_back")
+    phases.patch("state", dispatch, "_start_sending", "_unstart", "_record_sent", "_record_failure", "_release",
+                 "_end", "_give_back")
 
 
 def _backend_pid() -> int | None:

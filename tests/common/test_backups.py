@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from api.common import backups
+from api.nurture.ratelimit import RateLimiterBase
 from tests.fakes.telegram_server import FakeTelegram
 from tests.workers.processes import ROOT
 
@@ -180,7 +181,7 @@ def fresh_install(tmp_path, backup_tools) -> Iterator[dict[str, str]]:
 # --- A backup while the app works ----------------------------------------------------------------
 
 
-class GatedLimiter:
+class GatedLimiter(RateLimiterBase):
     """The dispatcher's rate limiter with the test as the clock: a message goes only with a permit.
 
     So the broadcast sends throughout the backup and is still unfinished when it ends, on any machine.

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from api.nurture.models import OutboundMessage
+from api.nurture.ratelimit import RateLimiterBase
 from tests.nurture.conftest import dispatch
 
 META_URL = "/api/v1/webhooks/meta"
@@ -19,7 +20,7 @@ NUMBER = "+237677123456"
 PSID = "6789012345678901"
 
 
-class NoLimits:
+class NoLimits(RateLimiterBase):
     """The shared rate limiter is not what these tests are about: every send may go at once."""
 
     def acquire(self, channel: str, recipient: str) -> tuple[float, str]:

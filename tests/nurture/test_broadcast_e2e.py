@@ -21,6 +21,7 @@ from api.nurture import senders
 from api.nurture.models import Broadcast, OutboundMessage
 from api.nurture.selectors import broadcast_progress
 from api.nurture.services import broadcast_create, broadcast_start, outbound_dispatch, outbound_recover_stuck
+from api.nurture.services.dispatch import SEND_BATCH_MAX
 from tests.nurture.conftest import TOKEN
 
 N = 2000
@@ -174,7 +175,9 @@ def test_a_dispatcher_process_killed_with_sigkill_and_restarted_sends_nothing_tw
     counts = Counter(m.chat_id for m in fast_fake.sent_messages)
     assert [chat for chat, n in counts.items() if n > 1] == []  # nothing sent twice
     unknown = set(OutboundMessage.objects.filter(reason="unknown_outcome").values_list("recipient", flat=True))
-    assert len(unknown) <= 1  # at most the one message in flight when the process died
+    # At most the batch in flight when the process died: its rows were started together, one of them
+    # may have reached the provider, and none is sent again (staff may resend them by hand).
+    assert len(unknown) <= SEND_BATCH_MAX
     missed = groups["eligible"] - set(counts)
-    assert {str(c) for c in missed} <= unknown  # a miss can only be that in-flight message
+    assert {str(c) for c in missed} <= unknown  # a miss can only be a message of that batch
     assert set(counts) <= groups["eligible"]

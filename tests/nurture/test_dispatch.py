@@ -14,6 +14,7 @@ from api.contacts.models import Consent
 from api.contacts.services import contact_opt_out, contact_update
 from api.nurture import conf, senders
 from api.nurture.models import OutboundMessage
+from api.nurture.ratelimit import RateLimiterBase
 from api.nurture.services import (
     broadcast_create,
     broadcast_start,
@@ -286,7 +287,7 @@ def test_sending_a_message_costs_one_provider_call_and_about_one_statement(fake_
     assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"sent"}
 
 
-class _TelegramBusyUntilMessengerDone:
+class _TelegramBusyUntilMessengerDone(RateLimiterBase):
     """A shared limiter whose Telegram bucket stays empty until every Messenger message has gone (a
     provider pacing far slower than the other), then lets everything through."""
 

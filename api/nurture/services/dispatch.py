@@ -8,10 +8,14 @@ Sending is a state machine on ``OutboundMessage`` rows, each transition a guarde
 Checks that find the message unwanted end it as ``skipped`` with a reason; a stopped sequence,
 a cancelled broadcast or an unreachable identity ends it as ``cancelled``.
 
-A row left in ``sending`` past the lease belongs to a worker that died during the provider
-call: nobody knows whether the message went out, and Telegram, Messenger and WhatsApp have no
-idempotency key to ask, so it becomes ``failed`` with reason ``unknown_outcome`` and is never
-resent automatically (at most once); staff may resend it by hand (``outbound_retry``).
+Rows of one provider start together, in batches of at most ``SEND_BATCH_MAX`` (one durable
+statement), and are then handed to the provider one by one. A row left in ``sending`` past the
+lease belongs to a worker that died during its batch: nobody knows whether the message went out,
+and Telegram, Messenger and WhatsApp have no idempotency key to ask, so it becomes ``failed`` with
+reason ``unknown_outcome`` and is never resent automatically (at most once); staff may resend it by
+hand (``outbound_retry``). A worker killed outright (SIGKILL, power loss) thus leaves at most one
+batch so, of which all but one were never sent: the price of one durable write per batch instead of
+one per message. Any exit Python sees (an exception, a 429) puts the rows not yet called back.
 """
 
 from __future__ import annotations
@@ -319,8 +323,25 @@ def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentH
 # each cost 0.3-1 ms of CPU to build, more than the statement itself (bench/dispatch.py, 2026-12-03).
 # Portable SQL (Django turns %s into SQLite's ?); timestamps go through ``_db_time``.
 _TABLE = OutboundMessage._meta.db_table
+# ``{ids}`` is the batch's rows: ``id = ANY(%s)`` on PostgreSQL (one array parameter, so that the
+# statement's text is the same for any batch and psycopg converts it once), ``id IN (%s, ...)`` elsewhere.
+# ``scheduled -> sending`` of a batch, answering which rows it moved (a row cancelled since its claim
+# is not among them).
 _START_SQL = (f"UPDATE {_TABLE} SET state = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s "
-              "WHERE id = %s AND state = %s AND claim_token = %s")
+              "WHERE {ids} AND state = %s AND claim_token = %s RETURNING id")
+# A row started but not called (the provider answered 429 to the one before it, the run was
+# interrupted, its checks grew stale) is put back as if never started: nobody may have received it.
+# Back to the pool due at a time, or (``_KEEP``) back in this run's hand, claim kept.
+_UNSTART_SQL = (f"UPDATE {_TABLE} SET state = %s, attempts = attempts - 1, claim_token = '', "
+                "claimed_until = NULL, due_at = %s, updated_at = %s WHERE {ids} AND state = %s AND claim_token = %s")
+_UNSTART_KEEP_SQL = (f"UPDATE {_TABLE} SET state = %s, attempts = attempts - 1, updated_at = %s "
+                     "WHERE {ids} AND state = %s AND claim_token = %s")
+# ``sending -> sent``: on PostgreSQL the batch's records in one statement (arrays of ids, provider ids
+# and times), elsewhere one statement a row.
+_SENT_MANY_SQL = (f"UPDATE {_TABLE} AS m SET state = %s, provider_message_id = v.provider_id, sent_at = v.at, "
+                  "claim_token = '', claimed_until = NULL, reason = '', updated_at = v.at "
+                  "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, provider_id, at) "
+                  "WHERE m.id = v.id AND m.state = %s")
 _SENT_SQL = (f"UPDATE {_TABLE} SET state = %s, provider_message_id = %s, sent_at = %s, claim_token = '', "
              "claimed_until = NULL, reason = '', updated_at = %s WHERE id = %s AND state = %s")
 # A lone ``sending -> sent`` need not wait for the disk (PostgreSQL ``synchronous_commit = off`` for
@@ -343,50 +364,62 @@ def _several_statements() -> bool:
     return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
 
 
-def _execute(statements: list[tuple[str, list[Any]]]) -> int:
+def _execute(statements: list[tuple[str, list[Any]]], *, returning: bool = False) -> Any:
     """Run statements of this module in one round trip when the database allows it, else one by one;
-    returns how many rows the last one changed."""
+    returns how many rows the last one changed, or with ``returning`` the first column of its rows."""
     with connection.cursor() as cursor:
         if len(statements) > 1 and _several_statements():
             cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
             for _ in statements[1:]:
                 cursor.nextset()
-            return cursor.rowcount
-        for sql, params in statements:
-            cursor.execute(sql, params)
-        return cursor.rowcount
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()] if returning else cursor.rowcount
+
+
+def _batch_sql(sql: str, ids: list[int]) -> tuple[str, list[Any]]:
+    """``sql`` with its ``{ids}`` clause for these rows, and that clause's parameters."""
+    if connection.vendor == "postgresql":
+        return sql.format(ids="id = ANY(%s)"), [ids]
+    return sql.format(ids=f"id IN ({', '.join(['%s'] * len(ids))})"), list(ids)
 
 
 class _SentRecords:
-    """The ``sending -> sent`` write of the last message sent, kept to go with the next statement.
+    """The ``sending -> sent`` writes of the messages last sent, kept to go with the next statement.
 
-    The next message's ``scheduled -> sending`` carries it in the same round trip (one durable
-    transaction on PostgreSQL), so a sent message costs one statement; when the worker is about to
-    sleep instead (see ``due_before_sleeping``) and at the end of a run it is written alone
-    (``_record_sent``). Until then the row says ``sending``: a worker killed in between leaves it to
+    The next batch's ``scheduled -> sending`` carries them in the same round trip (one durable
+    transaction on PostgreSQL), so a batch of sent messages costs one round trip; when the worker is
+    about to sleep instead (see ``due_before_sleeping``) and at the end of a run they are written alone
+    (``_record_sent``). Until then the rows say ``sending``: a worker killed in between leaves them to
     end as ``unknown_outcome``, never resent, as one killed during the call.
     """
 
     def __init__(self) -> None:
-        self.pending: list[Any] | None = None
-        self.channel = ""
+        self.pending: list[tuple[int, str, Any]] = []  # (row, provider's id, sent at)
+        self.statuses_expected = False  # a WhatsApp or Messenger record is kept (see due_before_sleeping)
 
     def add(self, message: OutboundMessage, provider_id: str) -> datetime:
         sent_at = timezone.now()
-        at = _db_time(sent_at)
-        self.pending = [State.SENT.value, provider_id[:100], at, at, message.pk, State.SENDING.value]
-        self.channel = message.channel
+        self.pending.append((message.pk, provider_id[:100], _db_time(sent_at)))
+        self.statuses_expected = self.statuses_expected or message.channel != Channel.TELEGRAM
         return sent_at
 
     def take(self) -> list[tuple[str, list[Any]]]:
-        pending, self.pending = self.pending, None
-        return [] if pending is None else [(_SENT_SQL, pending)]
+        pending, self.pending, self.statuses_expected = self.pending, [], False
+        if not pending:
+            return []
+        if connection.vendor == "postgresql":
+            ids, provider_ids, times = (list(column) for column in zip(*pending, strict=True))
+            return [(_SENT_MANY_SQL, [State.SENT.value, ids, provider_ids, times, State.SENDING.value])]
+        return [(_SENT_SQL, [State.SENT.value, provider_id, at, at, pk, State.SENDING.value])
+                for pk, provider_id, at in pending]
 
     def due_before_sleeping(self, wait: float) -> bool:
-        """Whether the kept record must be written before a sleep of ``wait`` seconds: before a long
-        one, and before any for WhatsApp and Messenger, whose statuses look the message up by the
-        provider's id (one that overtakes the record still finds it, see ``delivery``)."""
-        return self.pending is not None and (wait > _SENT_KEPT_THROUGH_WAIT_SECONDS or self.channel != Channel.TELEGRAM)
+        """Whether the kept records must be written before a sleep of ``wait`` seconds: before a long
+        one, and before any when one is WhatsApp's or Messenger's, whose statuses look the message up by
+        the provider's id (one that overtakes the record still finds it, see ``delivery``)."""
+        return bool(self.pending) and (wait > _SENT_KEPT_THROUGH_WAIT_SECONDS or self.statuses_expected)
 
 
 def _record_sent(sent: _SentRecords) -> None:
@@ -425,17 +458,32 @@ def _refresh_recipient(message: OutboundMessage) -> None:
         message.recipient = current
 
 
-def _start_sending(message: OutboundMessage, token: str, sent: _SentRecords) -> bool:
-    """``scheduled -> sending`` (durable, before the provider call), with the kept sent record of the
-    message before; False when the row is no longer ours."""
+def _start_sending(ids: list[int], token: str, sent: _SentRecords) -> set[int]:
+    """``scheduled -> sending`` of a batch of rows (durable, before any provider call), with the kept
+    sent records of the batch before; returns the rows that are still ours."""
     started = _db_time(timezone.now())
-    start = [State.SENDING.value, started, started, message.pk, State.SCHEDULED.value, token]
-    return bool(_execute([*sent.take(), (_START_SQL, start)]))
+    sql, batch = _batch_sql(_START_SQL, ids)
+    start = [State.SENDING.value, started, started, *batch, State.SCHEDULED.value, token]
+    return set(_execute([*sent.take(), (sql, start)], returning=True))
+
+
+def _unstart(ids: list[int], token: str, *, due_at: datetime | None) -> int:
+    """Put rows started but never handed to the provider back in the pool, due at ``due_at``; with
+    ``due_at=None`` they stay claimed by ``token`` (back in its hand, to be checked again)."""
+    now = _db_time(timezone.now())
+    if due_at is None:
+        sql, batch = _batch_sql(_UNSTART_KEEP_SQL, ids)
+        params = [State.SCHEDULED.value, now, *batch, State.SENDING.value, token]
+    else:
+        sql, batch = _batch_sql(_UNSTART_SQL, ids)
+        params = [State.SCHEDULED.value, _db_time(due_at), now, *batch, State.SENDING.value, token]
+    return int(_execute([(sql, params)]))
 
 
 def _deliver(message: OutboundMessage, *, limiter: Any, stats: DispatchStats, deliver: Callable[..., str],
-             history: _SentHistory, sent: _SentRecords) -> None:
-    """Call the provider for a row in ``sending`` and record the outcome on it."""
+             history: _SentHistory, sent: _SentRecords) -> float:
+    """Call the provider for a row in ``sending`` and record the outcome on it; returns how long the
+    whole provider must now wait (its 429's ``retry_after``), else 0."""
     try:
         provider_id = deliver(channel=message.channel, recipient=message.recipient, text=message.text,
                               image_url=message.image_url, reply_markup=message.reply_markup,
@@ -443,11 +491,12 @@ def _deliver(message: OutboundMessage, *, limiter: Any, stats: DispatchStats, de
                               template_parameters=message.template_parameters, message_id=message.pk)
     except Exception as exc:
         _record_failure(message, exc, limiter=limiter, stats=stats)
-        return
+        return exc.retry_after if isinstance(exc, RateLimited) else 0.0
     sent_at = sent.add(message, provider_id)
     if message.contact_id and message.category == Category.MARKETING:
         history.add(message.contact_id, sent_at)
     stats.count("sent")
+    return 0.0
 
 
 def _record_failure(message: OutboundMessage, exc: Exception, *, limiter: Any, stats: DispatchStats) -> None:
@@ -510,7 +559,11 @@ def _identity_unreachable(message: OutboundMessage, why: str) -> None:
 # rows of the other providers go meanwhile. Telegram at 30/s waits 33 ms between two messages, time in
 # which Messenger at 300/s takes ten. Only when nothing in hand can go does the worker claim rows of
 # the providers that are free, and only when none is due does it sleep until the soonest one frees.
-# ``bench/dispatch.py --mixed`` measures it.
+# Rows of one provider go in batches: one limiter call takes the tokens of them all and one durable
+# statement starts them, then the provider is called for each in turn. A batch is as large as the
+# tokens the provider's bucket holds, so it grows when the worker falls behind (a slow machine) and
+# the cost per message falls with it. ``bench/dispatch.py --mixed`` measures it.
+SEND_BATCH_MAX = 10  # rows of one provider asked for at once (started together: see ``_send_batch``)
 _HAND_MAX_BATCHES = 4  # rows held at most: this many claims (rows of busy providers wait in hand)
 _FREE_CLAIM_RETRY_SECONDS = 1.0  # after a claim for the free providers found nothing, ask again after this
 
@@ -521,7 +574,8 @@ class _Held:
 
     message: OutboundMessage
     history: _SentHistory
-    checked: bool = False  # the send-time checks passed; waiting only for its provider
+    checked_at: float | None = None  # when the send-time checks passed (monotonic); then it waits only for
+    # its provider, and is checked again once that is older than ``CONSENT_FRESH_SECONDS``
 
 
 class _Hand:
@@ -584,18 +638,15 @@ class _Hand:
                     and not self.claim(channel=channel)):
                 self._refill_after[channel] = now + _FREE_CLAIM_RETRY_SECONDS
 
-    def next_ready(self) -> _Held | None:
-        """The oldest row in hand whose provider is free now."""
+    def next_ready(self) -> str | None:
+        """The provider free now whose oldest row in hand is the oldest of all."""
         now = time.monotonic()
-        ready = [queue for channel, queue in self.queues.items()
+        ready = [(queue[0].message.due_at, queue[0].message.pk, channel) for channel, queue in self.queues.items()
                  if queue and self.busy_until.get(channel, 0.0) <= now]
-        if not ready:
-            return None
-        queue = min(ready, key=lambda q: (q[0].message.due_at, q[0].message.pk))
-        return queue.popleft()
+        return min(ready)[2] if ready else None
 
     def wait_for_a_provider(self) -> None:
-        """Sleep until the soonest busy provider frees (the kept sent record is written first when long)."""
+        """Sleep until the soonest busy provider frees (the kept sent records are written first when long)."""
         now = time.monotonic()
         waits = [until - now for channel, until in self.busy_until.items() if self.queues.get(channel)]
         wait = min(min(waits, default=0.0), self.deadline - now)
@@ -604,43 +655,102 @@ class _Hand:
         if wait > 0:
             time.sleep(wait)
 
-    def advance(self, held: _Held) -> None:
-        """Check (once), pace and send one row; every exit leaves the row in a state that says what
-        happened, or back in hand first of its provider's queue when the provider must wait.
+    def advance(self, channel: str) -> None:
+        """Check (once), pace and send the next rows of ``channel``'s queue; every exit leaves each row
+        in a state that says what happened, or back in hand at the head of the queue when the provider
+        must wait.
 
-        ``message`` was read with its claim; every transition below is guarded by state and claim
+        The rows were read with their claim; every transition below is guarded by state and claim
         token, so a row cancelled since then is left alone.
         """
-        message = held.message
-        if not held.checked:
-            if message.state != State.SCHEDULED or message.claim_token != self.token:
-                return
-            verdict = _check_at_send_time(message, timezone.now(), held.history)
-            if verdict.action != "send":
-                _apply_verdict(message, self.token, verdict, self.stats)
-                return
-            _refresh_recipient(message)
-            held.checked = True
-        # A wait for the whole provider (its pace, or the pause after a 429) keeps the row in hand while
-        # the other providers go on; a chat that must wait (1 message per second per chat) or a wait
-        # past this run's end gives the row back to the pool until then.
-        wait, scope = self.limiter.acquire(message.channel, message.recipient)
-        if wait > 0:
-            if scope == "chat":
-                if _release(message.pk, self.token, due_at=timezone.now() + timedelta(seconds=wait)):
-                    self.stats.count("rescheduled", "paced")
-                return
-            if time.monotonic() + wait > self.deadline:
-                self.queues[message.channel].appendleft(held)
-                self.pause_provider(message.channel, wait)
-                return
-            self.busy_until[message.channel] = time.monotonic() + wait
-            self.queues[message.channel].appendleft(held)
+        batch = self._take_checked(channel)
+        if not batch:
             return
-        if not _start_sending(message, self.token, self.sent):
-            return  # cancelled meanwhile (stop, unreachable, broadcast cancel)
-        _deliver(message, limiter=self.limiter, stats=self.stats, deliver=self.deliver, history=held.history,
-                 sent=self.sent)
+        # A wait for the whole provider (its pace, or the pause after a 429) keeps the rows in hand
+        # while the other providers go on; a chat that must wait (1 message per second per chat) or a
+        # wait past this run's end gives the row back to the pool until then.
+        grants = self.limiter.acquire_many(channel, [held.message.recipient for held in batch])
+        going: list[_Held] = []
+        for index, (held, (wait, scope)) in enumerate(zip(batch, grants, strict=True)):
+            if wait <= 0:
+                going.append(held)
+            elif scope == "chat":
+                if _release(held.message.pk, self.token, due_at=timezone.now() + timedelta(seconds=wait)):
+                    self.stats.count("rescheduled", "paced")
+            else:  # this row and the later ones wait for the provider (the limiter took none of theirs)
+                self.queues[channel].extendleft(reversed(batch[index:]))
+                if time.monotonic() + wait > self.deadline:
+                    self.pause_provider(channel, wait)
+                else:
+                    self.busy_until[channel] = time.monotonic() + wait
+                break
+        if going:
+            self._send_batch(going)
+
+    def _take_checked(self, channel: str) -> list[_Held]:
+        """Up to ``SEND_BATCH_MAX`` rows from the head of ``channel``'s queue that passed the send-time
+        checks (a refused row ends or is deferred here). A contact's second row stays in the queue for
+        the next batch: the caps count the first one's send."""
+        queue = self.queues[channel]
+        batch: list[_Held] = []
+        contacts: set[int | None] = set()
+        fresh_since = time.monotonic() - CONSENT_FRESH_SECONDS
+        while queue and len(batch) < SEND_BATCH_MAX:
+            held = queue[0]
+            if held.message.contact_id is not None and held.message.contact_id in contacts:
+                break
+            queue.popleft()
+            if (held.checked_at is not None and held.checked_at >= fresh_since) or self._check(held):
+                batch.append(held)
+                contacts.add(held.message.contact_id)
+        return batch
+
+    def _check(self, held: _Held) -> bool:
+        """The send-time checks of a row taken from the hand: True when it may go (its recipient made
+        current), else the row is ended or deferred as the verdict says."""
+        message = held.message
+        if message.state != State.SCHEDULED or message.claim_token != self.token:
+            return False
+        verdict = _check_at_send_time(message, timezone.now(), held.history)
+        if verdict.action != "send":
+            _apply_verdict(message, self.token, verdict, self.stats)
+            return False
+        _refresh_recipient(message)
+        held.checked_at = time.monotonic()
+        return True
+
+    def _send_batch(self, batch: list[_Held]) -> None:
+        """Start the rows (one durable statement) and call the provider for each in turn.
+
+        After a 429 the rows not yet called go back to the pool due when the provider frees; so do they
+        when the run is interrupted (an exception Python sees), as none of them went out. A row whose
+        checks grew older than ``CONSENT_FRESH_SECONDS`` while the ones before it went (a slow provider)
+        goes back to the head of the hand to be checked again: a STOP meanwhile holds it back.
+        """
+        started = _start_sending([held.message.pk for held in batch], self.token, self.sent)
+        waiting = deque(held for held in batch if held.message.pk in started)  # others were cancelled meanwhile
+        provider_wait = 0.0
+        first = True
+        try:
+            while waiting and not provider_wait:
+                held = waiting[0]
+                if not first and time.monotonic() - (held.checked_at or 0.0) > CONSENT_FRESH_SECONDS:
+                    _unstart([h.message.pk for h in waiting], self.token, due_at=None)
+                    for stale in waiting:
+                        stale.checked_at = None
+                    self.queues[held.message.channel].extendleft(reversed(waiting))
+                    waiting.clear()
+                    break
+                waiting.popleft()
+                first = False
+                provider_wait = _deliver(held.message, limiter=self.limiter, stats=self.stats, deliver=self.deliver,
+                                         history=held.history, sent=self.sent)
+        finally:
+            if waiting:
+                back = _unstart([held.message.pk for held in waiting], self.token,
+                                due_at=timezone.now() + timedelta(seconds=provider_wait))
+                for _ in range(back):
+                    self.stats.count("rescheduled", "paced")
 
     def pause_provider(self, channel: str, wait: float) -> None:
         """The provider waits past this run's end (the pause after a 429): its rows in hand go back to
@@ -681,9 +791,9 @@ def outbound_dispatch(*, max_seconds: float | None = None, batch_size: int | Non
     try:
         while time.monotonic() < hand.deadline:
             hand.refill_dry_providers()
-            held = hand.next_ready()
-            if held is not None:
-                hand.advance(held)
+            channel = hand.next_ready()
+            if channel is not None:
+                hand.advance(channel)
             elif not hand.held():
                 if hand.claim():
                     continue
