@@ -73,6 +73,12 @@ def contact_rated_at_least(*, contact_id: int, rating: int) -> bool:
     return Feedback.objects.filter(contact_id=contact_id, rating__gte=rating).exists()
 
 
+def contact_first_rated_at_least_at(*, contact_id: int, rating: int) -> datetime | None:
+    """When ``contact_id`` first rated one of their orders ``rating`` or more; None if never."""
+    return Feedback.objects.filter(contact_id=contact_id, rating__gte=rating).aggregate(
+        first=Min("created_at"))["first"]
+
+
 class OrderDeliveryFacts(NamedTuple):
     contact_id: int
     referred_by_id: int | None

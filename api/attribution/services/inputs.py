@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Max, Min, QuerySet
 
 from api.attribution import conf, engine
 from api.attribution.models import AttributionCredit
@@ -153,6 +153,20 @@ def delivered_order_count(contact_id: int) -> int:
     return orders.delivered_order_count(contact_id=contact_id)
 
 
+def delivery_times(contact_id: int) -> list[datetime]:
+    """When each of the contact's delivered orders (those :func:`delivered_order_count` counts) reached them,
+    earliest first; orders delivered before delivery times were recorded are left out."""
+    times = (orders.orders_delivered().filter(contact_id=contact_id, delivered_at__isnull=False)
+             .order_by("delivered_at").values_list("delivered_at", flat=True))
+    return [t for t in times if t is not None]
+
+
+def first_order_placed_since(contact_id: int, since: datetime) -> datetime | None:
+    """When the contact first placed an order (any status) at or after ``since``; None if they did not."""
+    return (orders.contacts_ordering_since(since).filter(contact_id=contact_id)
+            .aggregate(first=Min("created_at"))["first"])
+
+
 def shared_referral_link(contact_id: int) -> bool:
     """The contact shared their referral link: someone arrived with it."""
     return bool(contacts.contact_ids_referred_by(contact_id))
@@ -166,6 +180,32 @@ def brought_a_buyer(contact_id: int) -> bool:
 def gave_good_feedback(contact_id: int) -> bool:
     """The contact rated an order at least ``AMBASSADOR_MIN_RATING``."""
     return orders.contact_rated_at_least(contact_id=contact_id, rating=conf.AMBASSADOR_MIN_RATING)
+
+
+def first_referral_arrival(contact_id: int) -> datetime | None:
+    """When the first person arrived with the contact's referral link (the card of the first live contact
+    they referred was created); None when nobody did."""
+    referred = contacts.contact_ids_referred_by(contact_id)
+    if not referred:
+        return None
+    return contacts.contacts_live().filter(pk__in=referred).aggregate(first=Min("created_at"))["first"]
+
+
+def first_referred_buyer_delivery(contact_id: int) -> datetime | None:
+    """When an order of someone the contact referred first reached them (the fact of :func:`brought_a_buyer`);
+    None when no such delivery, or only deliveries made before delivery times were recorded."""
+    referred = contacts.contact_ids_referred_by(contact_id)
+    if not referred:
+        return None
+    return (orders.orders_delivered().filter(contact_id__in=referred)
+            .aggregate(first=Min("delivered_at"))["first"])
+
+
+
+def first_good_feedback_at(contact_id: int) -> datetime | None:
+    """When the contact first rated an order at least ``AMBASSADOR_MIN_RATING`` (the fact of
+    :func:`gave_good_feedback`); None if they never did."""
+    return orders.contact_first_rated_at_least_at(contact_id=contact_id, rating=conf.AMBASSADOR_MIN_RATING)
 
 
 #: One touch as the lifecycle rules read it (campaigns' published shape).
@@ -215,6 +255,34 @@ def silent_contacts(cutoff: datetime, limit: int) -> list[int]:
                 .exclude(pk__in=orders.contacts_ordering_since(cutoff))
                 .exclude(pk__in=touches.touched_contacts_since(since=cutoff))
                 .values_list("pk", flat=True)[:limit])
+
+
+def last_signs_of_life(contact_ids: Sequence[int]) -> dict[int, datetime]:
+    """``{contact_id: when}``: the last time each of ``contact_ids`` (live ones) showed a sign of life as
+    :func:`silent_contacts` reads it: their card created, seen (``last_seen_at``), an order placed (any
+    status) or a touch of any kind."""
+    last: dict[int, datetime] = {}
+
+    def keep(rows: Iterator[tuple[int, datetime | None]]) -> None:
+        for contact_id, when in rows:
+            if when is not None and (contact_id not in last or when > last[contact_id]):
+                last[contact_id] = when
+
+    ids = sorted(set(contact_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        cards = list(contacts.contacts_live().filter(pk__in=chunk).values_list("pk", "created_at", "last_seen_at"))
+        keep((pk, created) for pk, created, _seen in cards)
+        keep((pk, seen) for pk, _created, seen in cards)
+        if not cards:
+            continue
+        # Nothing before a card's creation can be its last sign of life (the creation is one).
+        since = min(created for _pk, created, _seen in cards)
+        keep(orders.contacts_ordering_since(since).filter(contact_id__in=chunk).order_by()
+             .annotate(last=Max("created_at")).values_list("contact_id", "last").iterator())
+        keep(touches.touched_contacts_since(since=since).filter(contact_id__in=chunk).order_by()
+             .annotate(last=Max("occurred_at")).values_list("contact_id", "last").iterator())
+    return last
 
 
 def referral_order(order_id: int) -> dict[str, Any] | None:

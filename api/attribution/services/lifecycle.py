@@ -93,16 +93,21 @@ def lifecycle_engagements_apply(*, now: datetime | None = None, every_touch: boo
 
 def lifecycle_sweep_inactive(*, now: datetime | None = None) -> int:
     """Make contacts inactive after ``LIFECYCLE_INACTIVE_AFTER_DAYS`` without an order or a touch
-    (``lifecycle_rules.INACTIVE_RULE``).
+    (``lifecycle_rules.INACTIVE_RULE``), each move dated when that period ran out: their last sign of life
+    plus the period (``lifecycle_rules.inactive_since``).
 
     Staff-locked stages and contacts already inactive are left alone. Returns how many moved. Idempotent.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=conf.INACTIVE_AFTER_DAYS)
     ids = inputs.silent_contacts(cutoff, _SWEEP_LIMIT)
+    last_alive = inputs.last_signs_of_life(ids)
     reason = rules.INACTIVE_RULE.format(days=conf.INACTIVE_AFTER_DAYS)
     for contact_id in ids:
-        contact_set_lifecycle_stage(contact_id=contact_id, stage=LifecycleStage.INACTIVE.value, reason=reason)
+        # Dated when the contact became inactive, not tonight (``contact_set_lifecycle_stage`` keeps it between
+        # the previous move and now): the weekly funnel counts them in that week, whenever the sweep ran.
+        contact_set_lifecycle_stage(contact_id=contact_id, stage=LifecycleStage.INACTIVE.value, reason=reason,
+                                    at=rules.inactive_since(last_alive.get(contact_id)))
     return len(ids)
 
 

@@ -6,8 +6,9 @@ call for, and its reason (in French, for staff) is written on the contact's time
 reason ("nous a écrit (WhatsApp) le 02/12/2026").
 
 A move is dated when its fact happened, not when a pass found it (:class:`Decision`): the touch that made a
-suspect a prospect, the delivery that made a customer. The weekly funnel counts moves by that date, so a
-message of Sunday 23:50 found by Monday's first pass counts in Sunday's week.
+suspect a prospect, the delivery that made a customer, the friend's delivery that made an ambassador, the end
+of the period without a sign of life that made a contact inactive (:func:`inactive_since`). The weekly funnel
+counts moves by that date, so a message of Sunday 23:50 found by Monday's first pass counts in Sunday's week.
 
 Whether the contact moves there is :func:`may_move`'s decision:
 
@@ -41,14 +42,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from django.db.models import Min
-
 from api.attribution import conf
 from api.attribution.services import inputs
 from api.campaigns.enums import TouchpointKind
 from api.common.businesstime import business_tz
 from api.contacts.enums import LifecycleStage
-from api.orders import facts as orders
 
 # The ladder an automatic move only climbs; ``inactive`` is beside it (see the module's docstring).
 LADDER: tuple[str, ...] = (LifecycleStage.SUSPECT, LifecycleStage.PROSPECT, LifecycleStage.CUSTOMER,
@@ -79,6 +77,13 @@ Evidence = dict[str, object] | None
 AT = "at"
 
 
+def latest(*times: datetime | None) -> datetime | None:
+    """The latest of the known ``times`` (None ones are facts recorded before their time was); None when
+    none is known."""
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 class ContactFacts:
     """What the rules read of one contact, each fact read the first time a rule asks for it.
 
@@ -101,11 +106,7 @@ class ContactFacts:
     def delivery_times(self) -> list[datetime]:
         """When each delivered order reached the contact, earliest first (orders without a delivery time,
         delivered before the time was recorded, are left out)."""
-        # Belongs beside ``inputs.delivered_order_count`` (attribution reads orders there only): read here
-        # until ``inputs`` publishes it, through the orders app's published ``orders_delivered``.
-        times = (orders.orders_delivered().filter(contact_id=self.contact_id, delivered_at__isnull=False)
-                 .order_by("delivered_at").values_list("delivered_at", flat=True))
-        return [t for t in times if t is not None]
+        return inputs.delivery_times(self.contact_id)
 
     def delivered_at(self, nth: int) -> datetime | None:
         """When the ``nth`` delivery (1 = the first) reached the contact; None when unknown."""
@@ -117,8 +118,18 @@ class ContactFacts:
         return inputs.brought_a_buyer(self.contact_id)
 
     @cached_property
+    def referred_buyer_delivered_at(self) -> datetime | None:
+        """When the first order of someone the contact referred reached them; None when unknown."""
+        return inputs.first_referred_buyer_delivery(self.contact_id)
+
+    @cached_property
     def rated_well_and_shared_link(self) -> bool:
         return inputs.gave_good_feedback(self.contact_id) and inputs.shared_referral_link(self.contact_id)
+
+    @cached_property
+    def rated_well_and_shared_link_at(self) -> datetime | None:
+        """When both had happened: the later of the first good rating and the first arrival with the link."""
+        return latest(inputs.first_good_feedback_at(self.contact_id), inputs.first_referral_arrival(self.contact_id))
 
     @cached_property
     def engagements(self) -> list[inputs.TouchFact]:
@@ -134,9 +145,7 @@ class ContactFacts:
     @cached_property
     def first_sign_of_life(self) -> datetime | None:
         """When the contact first engaged or placed an order within the inactivity window; None if never."""
-        # Read here, not in ``inputs``, for the reason given at ``delivery_times``.
-        ordered = (orders.contacts_ordering_since(self.window_start).filter(contact_id=self.contact_id)
-                   .aggregate(first=Min("created_at"))["first"])
+        ordered = inputs.first_order_placed_since(self.contact_id, self.window_start)
         times = [t for t in (ordered, self.engagements[0].occurred_at if self.engagements else None) if t]
         return min(times) if times else None
 
@@ -153,17 +162,21 @@ class ContactFacts:
 # --- what each rule looks for: evidence (values for its reason) or None ---------------------------------------
 
 
-# The two ambassador rules are dated now: their last fact (a friend's delivery, a rating, a shared link) is
-# the order event that runs them, at once; the nightly pass does not look for them.
+# The two ambassador rules are dated when the last of their facts happened (a repeat customer's second
+# delivery, a friend's delivery; or a good rating and a first arrival with the link), not when the order event
+# that runs them is handled: events are delivered by workers, and the rules hold at the next event whatever
+# it is. The nightly pass does not look for them.
 
 
 def brought_a_buyer(f: ContactFacts) -> Evidence:
-    return {} if f.delivered_orders >= 2 and f.brought_a_buyer else None
+    if f.delivered_orders >= 2 and f.brought_a_buyer:
+        return {AT: latest(f.delivered_at(2), f.referred_buyer_delivered_at)}
+    return None
 
 
 def rated_well_and_shared_link(f: ContactFacts) -> Evidence:
     if f.delivered_orders >= 2 and f.rated_well_and_shared_link:
-        return {"rating": conf.AMBASSADOR_MIN_RATING}
+        return {"rating": conf.AMBASSADOR_MIN_RATING, AT: latest(f.delivered_at(2), f.rated_well_and_shared_link_at)}
     return None
 
 
@@ -228,6 +241,14 @@ RULES: tuple[Rule, ...] = (
 
 #: The sweep, nightly, after the rules: no order and no touch at all for this long makes a contact inactive.
 INACTIVE_RULE = "ni commande ni signe de vie (message, clic, visite) depuis {days} jours"
+
+
+def inactive_since(last_sign_of_life: datetime | None) -> datetime | None:
+    """When a contact silent since ``last_sign_of_life`` became inactive: once ``LIFECYCLE_INACTIVE_AFTER_DAYS``
+    had passed without a sign of life (None, unknown: now)."""
+    return None if last_sign_of_life is None else last_sign_of_life + timedelta(days=conf.INACTIVE_AFTER_DAYS)
+
+
 #: Added to the reason of a move out of ``inactive``.
 BACK_FROM_INACTIVE = " ; de retour après une période inactive"
 
