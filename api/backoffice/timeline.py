@@ -1,13 +1,14 @@
 """A customer's timeline as staff read it, in their language.
 
 The apps write each timeline event with an English ``summary`` (for the API and the logs) and the facts
-in ``data``; the card reads the facts back in the active language. Only the wording lives here: an
-event whose kind is not known below shows its own summary, so a new kind is never hidden.
+in ``data``; the card reads the facts back in the active language. Only the wording lives here (and which
+events the card tells once, ``timeline_for_card``): an event whose kind is not known below shows its own
+summary, so a new kind is never hidden.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.utils.functional import Promise
@@ -48,6 +49,15 @@ def channel_label(value: str | None) -> str:
     return _("Other channel (%(name)s)") % {"name": value.replace("_", " ")}
 
 
+# What the apps' erasers (orders' complaints, nurture's messages) leave in place of a person's words.
+_ERASED = "(erased)"
+
+
+def _words(text: Any) -> str:
+    """Words a person wrote or we sent them, as stored; the erasers' marker in the active language."""
+    return _("(erased)") if text == _ERASED else str(text or "")
+
+
 def _channel(data: Mapping[str, Any]) -> str:
     return channel_label(data.get("channel"))
 
@@ -79,9 +89,13 @@ def _message(verb: Any) -> Callable[[Mapping[str, Any]], str]:
     def text(data: Mapping[str, Any]) -> str:
         head = verb % {"channel": _channel(data)}
         reason = data.get("reason") or ""
-        return f"{head}{f' ({_reason(reason)})' if reason else ''}: {data.get('text', '')}"
+        what = f"{head} ({_reason(reason)})" if reason else head
+        return _("%(what)s: %(text)s") % {"what": what, "text": _words(data.get("text"))}
     return text
 
+
+# How much of the person's words nurture's inbound source keeps in an event's English summary.
+_SUMMARY_TEXT_CUT = 120
 
 # What the inbound pipeline made of a message (nurture's ``InboundMessage.action``), as staff read it; any
 # other message "was received".
@@ -94,12 +108,23 @@ _INBOUND_VERBS = {
 
 
 def _inbound(event: Any, data: Mapping[str, Any]) -> str:
-    """A message the person wrote to us (nurture's inbound source, kind ``inbound_<action or kind>``)."""
+    """A message the person wrote to us (nurture's inbound source, kind ``inbound_<action or kind>``), framed in
+    French around their own words: ``data["text"]`` as they wrote it. An event that does not carry it keeps
+    its words only in its English summary ("<verb> on <channel>: <text cut at 120 characters>"), so they are
+    read from there, marked as perhaps cut."""
     verb = _INBOUND_VERBS.get(data.get("action") or "", gettext_lazy("Message received on %(channel)s"))
-    # The source keeps the text in its English summary only ("<verb> on <channel>: <text>").
-    text = data.get("text") if "text" in data else event.summary.partition(": ")[2]
     head = verb % {"channel": _channel(data)}
-    return _("%(what)s: %(text)s") % {"what": head, "text": text} if text else head
+    if "text" in data:
+        text = _words(data.get("text"))
+    else:
+        text = _words(event.summary.partition(": ")[2])
+        if len(text) >= _SUMMARY_TEXT_CUT:
+            text += "…"
+    if text:
+        return _("%(what)s: %(text)s") % {"what": head, "text": text}
+    if data.get("kind") == "other":  # a photo, a voice note, a sticker, a location: words staff must open the chat for
+        return _("%(what)s (no text: a photo, a voice note…)") % {"what": head}
+    return head
 
 
 def _enrolled(data: Mapping[str, Any]) -> str:
@@ -128,7 +153,7 @@ _TEXTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "order_feedback": lambda d: _("Rated order %(number)s %(rating)s/5") % {"number": d.get("number", ""),
                                                                              "rating": d.get("rating", "")},
     "complaint": lambda d: _("Complaint (%(state)s): %(text)s") % {"state": label("complaint_state", d.get("state")),
-                                                                   "text": d.get("text", "")},
+                                                                   "text": _words(d.get("text"))},
     "message_sent": _message(gettext_lazy("Message sent on %(channel)s")),
     "message_failed": _message(gettext_lazy("Message failed on %(channel)s")),
     "message_skipped": _message(gettext_lazy("Message not sent on %(channel)s")),
@@ -144,10 +169,25 @@ def timeline_text(event: Any) -> str:
         text = _("%(kind)s on %(channel)s") % {"kind": label("touchpoint_kind", kind.split(".", 1)[1]),
                                                 "channel": _channel(data)}
         code = data.get("campaign_code")
-        return f"{text} ({code})" if code else text
+        return _("%(text)s, campaign %(code)s") % {"text": text, "code": code} if code else text
     if kind.startswith("inbound_") and "channel" in data:
         return _inbound(event, data)
     render = _TEXTS.get(kind)
     if render is None or (kind.startswith("message_") and "text" not in data):
         return event.summary
     return render(data)
+
+
+def timeline_for_card(events: Iterable[Any]) -> list[Any]:
+    """The events the customer card shows, newest first as given, each fact told once.
+
+    The inbound pipeline records a touch (``touchpoint.inbound_message``, ``self_reported_source``...) beside
+    every message a person writes, at the same time on the same channel: on the card it would read twice
+    ("Nous a écrit (WhatsApp)" under "Message reçu sur WhatsApp : …"). Such a touch is left out, unless it
+    names a campaign (the message's line does not say where the person came from).
+    """
+    events = list(events)
+    written = {(e.at, (e.data or {}).get("channel")) for e in events if e.kind.startswith("inbound_")}
+    return [e for e in events
+            if not (e.kind.startswith("touchpoint.") and not (e.data or {}).get("campaign_code")
+                    and (e.at, (e.data or {}).get("channel")) in written)]

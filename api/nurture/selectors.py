@@ -161,7 +161,8 @@ def inbound_timeline(contact_id: int, before: datetime | None, limit: int) -> li
                                     summary=f"{verb} on {m.channel}: {m.text[:120]}", source="nurture_inbound",
                                     ref=f"inbound:{m.pk:012d}",
                                     data={"inbound_message_id": m.pk, "channel": m.channel, "kind": m.kind,
-                                          "action": m.action, "received_at": m.received_at.isoformat()}))
+                                          "action": m.action, "received_at": m.received_at.isoformat(),
+                                          "text": m.text}))
     return events
 
 

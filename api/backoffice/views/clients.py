@@ -26,6 +26,7 @@ from api.backoffice.forms import (
     NoteForm,
 )
 from api.backoffice.selectors import contact_probable_duplicates, contact_search
+from api.backoffice.timeline import timeline_for_card
 from api.backoffice.views.base import StaffPageView, call_service
 from api.common.errors import NotFoundError
 from api.contacts.csv_io import export_lines
@@ -159,7 +160,7 @@ class ContactDetailView(StaffPageView):
         profile = nurture_profile_find(pk)
         reorder_at = profile.replenishment_due_at if profile else None
         context = self.get_context_data(
-            contact=contact, note_form=note_form, timeline=events, rfm=rfm,
+            contact=contact, note_form=note_form, timeline=timeline_for_card(events), rfm=rfm,
             profile=profile, mature_threshold=lead_mature_threshold(), reorder_at=reorder_at,
             reorder_overdue=reorder_at is not None and reorder_at < timezone.now(),
             consents=sorted(contact.consents.all(), key=lambda c: c.channel),

@@ -298,7 +298,8 @@ def _stop(message: Inbound, contact: Any) -> None:
     is cancelled and the sequences sending on it stop. The confirmation offers "Un message par mois":
     a way back in that the person may take, never a condition.
     """
-    consent_revoke(contact_id=contact.pk, channel=message.channel, how=f"STOP ({message.channel})")
+    # ``how`` is read by staff beside the channel's name ("Plus de messages sur WhatsApp (a écrit STOP)").
+    consent_revoke(contact_id=contact.pk, channel=message.channel, how="a écrit STOP")
     OutboundMessage.objects.filter(contact_id=contact.pk, channel=message.channel, state=State.SCHEDULED,
                                    category=Category.MARKETING).update(
         state=State.CANCELLED, reason="opted_out", claim_token="", claimed_until=None, updated_at=timezone.now())
@@ -348,7 +349,7 @@ def _source_answer(message: Inbound, row: InboundMessage, contact: Any) -> None:
 def _welcome(message: Inbound, row: InboundMessage, contact: Any, created: bool) -> None:
     """A newcomer, or a Telegram ``/start``: consent, introduction, source question, sequences, staff, referral."""
     consent_grant(contact_id=contact.pk, channel=message.channel,
-                  how=message.consent_how or f"a écrit en premier ({message.channel})")
+                  how=message.consent_how or "a écrit en premier")
     _reply(message, contact, "intro", render_text(INTRO_TEXT, contact))
     if not contact.self_reported_source:
         _reply(message, contact, "source", SOURCE_QUESTION,
