@@ -6,11 +6,24 @@ them in a child process as a worker does (``import_job_run``: the file, then the
 again), and measures in the same run the floor: the same raw rows inserted without validation or
 dedupe (``COPY`` on PostgreSQL, ``executemany`` on SQLite) into a table with what
 ``contacts_contact`` has: its 14 indexes (the same definitions, none unique, since the raw rows
-hold duplicates) and, on PostgreSQL, its foreign keys. Prints rows/s, the importing process's
-peak resident memory and the ratio import/floor. Target: ratio <= 4, memory < 300 MB.
+hold duplicates) and, on PostgreSQL, its foreign keys; and each raw row's phone and e-mail cell, as
+it is, as an identity row into a table with what ``contacts_contactidentity`` has (its 3 indexes,
+none unique, and on PostgreSQL its foreign key, to the floor's contacts). Prints rows/s, the
+importing process's peak resident memory and the ratio import/floor. Target: ratio <= 4, memory
+< 300 MB.
+
+Why the identity rows are in the floor (since 2026-12-03): storing a contact now means storing a
+``ContactIdentity`` row for each of its main phone, WhatsApp number and e-mail (the lookups read
+them, and ``contact_upsert``, merges and imports write them), so the cheapest storage of these rows
+includes them, as it includes the indexes of ``contacts_contact`` since session 3. Tags and notes
+are not in it (content of the file, not of the contact's storage), as before. Writing the identity
+rows costs about as much in the import as in the floor (measured: the import's ~114,000 rows ~0.45 s
+of inserts and ~0.4 s of deferred foreign-key checks at commit; the floor's 126,000 raw cells ~0.6 s
+and ~0.45 s), so the ratio falls when they join the floor. The bench also prints the floor without them (the contacts alone, the floor until
+2026-12-03) and the import's ratio to it, to compare with the figures before identity rows.
 
 It also prints the same COPY into a table without indexes or keys (the floor of sessions 1
-and 2): the indexed floor alone is 5-6x that, so no import writing into ``contacts_contact``
+and 2): the indexed floor of the contacts alone is 4-6x that, so no import writing into ``contacts_contact``
 could come within 4x of it.
 
     .venv/bin/python bench/import_contacts.py                 # scratch SQLite under /tmp
@@ -19,8 +32,18 @@ could come within 4x of it.
 
 It empties the contacts tables of the database it runs on: give it a scratch database.
 
-Last measured 2026-11-26 on a quiet 2-core machine (load average < 1), PostgreSQL 15, set-based
-path, 50,000 rows per batch:
+Measured 2026-12-03 ~15:04, 2-core machine shared with other test runs (load average 1.8-2.1),
+PostgreSQL 15, set-based path, 50,000 rows per batch, 100,000 rows, three runs (median first):
+  import 4.97 s (4.69-5.04; 20,100 rows/s); floor 2.40 s (2.13-2.42); ratio 2.1x (1.9-2.3, target
+  <= 4x: met); the floor without identity rows 1.13 s (1.12-1.28), the import 4.1x it (3.9-4.5);
+  index-free copy 0.26-0.31 s; re-import 2.61 s (2.60-2.78) with 0 changes; peak memory 116-117 MB.
+  The code before this floor and the cheaper identity rows of existing contacts, in alternate runs of
+  the same minutes: import 4.69 s (4.62-5.00), 4.2x the floor without identity rows; re-import 2.96 s.
+  SQLite, same day and load: import 27.1 s (3,700 rows/s); floor 8.59 s, ratio 3.2x (4.0x the floor
+  without identity rows, 6.83 s); re-import 9.65 s; peak memory 160 MB.
+
+Measured 2026-11-26 on a quiet 2-core machine (load average < 1), PostgreSQL 15, set-based
+path, 50,000 rows per batch, before identity rows (the floor was the contacts alone):
   100,000 rows (6.6 MB), three runs: import 3.13-3.16 s (31,700-32,000 rows/s); floor 0.97-0.99 s;
     ratio 3.2-3.3x (target <= 4x: met); index-free copy 0.18 s (the import is 17.1-17.6x it);
     re-import 1.83-1.85 s with 0 changes; peak memory 98-99 MB.
@@ -32,8 +55,8 @@ path, 50,000 rows per batch:
     per target 0.14 s, the rest below 0.15 s each.
   Earlier (session 2, index-free floor only, the import in the generating process): 3.71 s,
     23.2x the index-free copy; before the set-based path (row-by-row Python): 13.1 s.
-  SQLite (row-by-row Python path; not re-measured this time): import 26.2 s (3,800 rows/s),
-    index-free copy 3.3 s, re-import 9.5 s.
+  SQLite (row-by-row Python path): import 26.2 s (3,800 rows/s), index-free copy 3.3 s,
+    re-import 9.5 s.
 """
 
 from __future__ import annotations
@@ -47,6 +70,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -123,55 +147,100 @@ def reset() -> None:
             model.objects.all().delete()
 
 
-def floor(records: list[list[str]], *, indexed: bool = False) -> float:
+def floor(records: list[list[str]], *, indexed: bool = False, identities: bool = False) -> float:
     """Seconds to insert the raw rows with no validation and no dedupe.
 
     ``indexed``: into a table with the indexes (the same definitions, none unique: the raw rows hold
     duplicates) and, on PostgreSQL, the foreign keys of ``contacts_contact``, the table the import writes into.
+    ``identities`` (with ``indexed``): and the identity rows that storing a contact means since they exist (a
+    ``ContactIdentity`` row per main phone, WhatsApp number and e-mail): each raw row's phone and e-mail
+    cells as they are, into a table with the indexes (none unique) and, on PostgreSQL, the foreign key of
+    ``contacts_contactidentity``, which points at the floor's contacts (whose id is then their primary key).
     """
     columns = ["name", "phone", "email", "city", "neighbourhood", "segment", "self_reported_source",
-               "acquisition_channel"]
+               "acquisition_channel", "referral_code", "telegram_username", "instagram", "first_name", "last_name",
+               "salutation", "preferred_channel", "language", "lifecycle_stage", "lifecycle_stage_locked",
+               "created_at", "updated_at"]
+    if identities:
+        columns.insert(0, "id")  # the identity rows name their contact
+    created = "2026-01-01T00:00:00Z" if connection.vendor == "postgresql" else "2026-01-01"
+
+    def contact(i: int, r: list[str]) -> list[object]:
+        return [*([i + 1] if identities else []), r[0], r[1], r[2], r[3], r[4], r[5], r[6], "import", f"B{i}", "",
+                "", "", "", "", "", "fr", "suspect", False, created, created]
+
+    def identity_rows() -> list[tuple[int, str, str, str]]:
+        return [(i + 1, kind, value, created) for i, r in enumerate(records)
+                for kind, value in (("phone", r[1]), ("email", r[2])) if value]
+
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_floor")
+        for table in ("bench_floor_identity", "bench_floor"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
         if connection.vendor == "postgresql":
             cursor.execute("CREATE TABLE bench_floor (LIKE contacts_contact INCLUDING DEFAULTS)")
             cursor.execute("ALTER TABLE bench_floor ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY")
             if indexed:
-                cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'contacts_contact'")
-                for (definition,) in cursor.fetchall():
-                    method = definition.split(" USING ", 1)[1]
-                    cursor.execute(f"CREATE INDEX ON bench_floor USING {method}")
-                cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                               "WHERE conrelid = 'contacts_contact'::regclass AND contype = 'f'")
-                for (definition,) in cursor.fetchall():
-                    cursor.execute(f"ALTER TABLE bench_floor ADD {definition}")
+                _pg_floor_keys(cursor, "contacts_contact", "bench_floor", primary_key=identities)
+            if identities:
+                cursor.execute("CREATE TABLE bench_floor_identity (LIKE contacts_contactidentity INCLUDING DEFAULTS)")
+                cursor.execute("ALTER TABLE bench_floor_identity ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY")
+                _pg_floor_keys(cursor, "contacts_contactidentity", "bench_floor_identity", primary_key=False)
         else:
             cursor.execute("CREATE TABLE bench_floor AS SELECT * FROM contacts_contact WHERE 0")
             if indexed:  # the indexes; SQLite checks no foreign key of a table made by CREATE TABLE AS
-                cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts_contact' "
-                               "AND sql IS NOT NULL")
-                for n, (definition,) in enumerate(cursor.fetchall()):
-                    on = definition.split(" ON ", 1)[1].split("(", 1)[1]
-                    cursor.execute(f'CREATE INDEX bench_floor_{n} ON bench_floor ({on}')
+                _sqlite_floor_indexes(cursor, "contacts_contact", "bench_floor")
+            if identities:
+                cursor.execute("CREATE TABLE bench_floor_identity AS SELECT * FROM contacts_contactidentity WHERE 0")
+                _sqlite_floor_indexes(cursor, "contacts_contactidentity", "bench_floor_identity")
         started = time.perf_counter()
         if connection.vendor == "postgresql":
-            sql = (f"COPY bench_floor ({', '.join(columns)}, referral_code, telegram_username, instagram, "
-                   "first_name, last_name, salutation, preferred_channel, language, lifecycle_stage, "
-                   "lifecycle_stage_locked, created_at, updated_at) FROM STDIN")
-            with cursor.cursor.copy(sql) as copy:
+            with cursor.cursor.copy(f"COPY bench_floor ({', '.join(columns)}) FROM STDIN") as copy:
                 for i, r in enumerate(records):
-                    copy.write_row([r[0], r[1], r[2], r[3], r[4], r[5], r[6], "import", f"B{i}", "", "", "", "",
-                                    "", "", "fr", "suspect", False, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"])
+                    copy.write_row(contact(i, r))
+            if identities:
+                with cursor.cursor.copy("COPY bench_floor_identity (contact_id, kind, value, created_at) "
+                                        "FROM STDIN") as copy:
+                    for row in identity_rows():
+                        copy.write_row(row)
         else:
-            sql = (f"INSERT INTO bench_floor ({', '.join(columns)}, referral_code, telegram_username, instagram, "
-                   "first_name, last_name, salutation, preferred_channel, language, lifecycle_stage, "
-                   "lifecycle_stage_locked, created_at, updated_at) VALUES (" + ", ".join(["%s"] * 20) + ")")
-            cursor.executemany(sql, [[r[0], r[1], r[2], r[3], r[4], r[5], r[6], "import", f"B{i}", "", "", "", "",
-                                      "", "", "fr", "suspect", False, "2026-01-01", "2026-01-01"]
-                                     for i, r in enumerate(records)])
+            cursor.executemany(f"INSERT INTO bench_floor ({', '.join(columns)}) VALUES ("
+                               + ", ".join(["%s"] * len(columns)) + ")",
+                               [contact(i, r) for i, r in enumerate(records)])
+            if identities:
+                cursor.executemany("INSERT INTO bench_floor_identity (contact_id, kind, value, created_at) "
+                                   "VALUES (%s, %s, %s, %s)", identity_rows())
         elapsed = time.perf_counter() - started
-        cursor.execute("DROP TABLE bench_floor")
+        for table in ("bench_floor_identity", "bench_floor"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
     return elapsed
+
+
+def _pg_floor_keys(cursor: Any, table: str, floor_table: str, *, primary_key: bool) -> None:
+    """The indexes of ``table`` on ``floor_table``, none unique (the raw rows hold duplicates) but, with
+    ``primary_key``, the primary key; and its foreign keys, a reference to ``contacts_contact`` going to
+    ``bench_floor`` for the floor's identity rows."""
+    cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+    for name, definition in cursor.fetchall():
+        if primary_key and name == f"{table}_pkey":
+            cursor.execute(f"ALTER TABLE {floor_table} ADD PRIMARY KEY (id)")
+            continue
+        method = definition.split(" USING ", 1)[1]
+        cursor.execute(f"CREATE INDEX ON {floor_table} USING {method}")
+    cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                   "AND contype = 'f'", [table])
+    for (definition,) in cursor.fetchall():
+        if floor_table == "bench_floor_identity":
+            definition = definition.replace("REFERENCES contacts_contact(", "REFERENCES bench_floor(")
+        cursor.execute(f"ALTER TABLE {floor_table} ADD {definition}")
+
+
+def _sqlite_floor_indexes(cursor: Any, table: str, floor_table: str) -> None:
+    """The indexes of ``table`` on ``floor_table``, none unique (the raw rows hold duplicates)."""
+    cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                   [table])
+    for n, (definition,) in enumerate(cursor.fetchall()):
+        on = definition.split(" ON ", 1)[1].split("(", 1)[1]
+        cursor.execute(f"CREATE INDEX {floor_table}_{n} ON {floor_table} ({on}")
 
 
 def peak_rss_mb() -> float:
@@ -231,7 +300,9 @@ def main() -> None:
     data, records = generate(args.rows)
     reset()
     bare_seconds = floor(records)
-    floor_seconds = floor(records, indexed=True)
+    contacts_floor_seconds = floor(records, indexed=True)
+    floor_seconds = floor(records, indexed=True, identities=True)
+    identity_cells = sum(1 for r in records for cell in (r[1], r[2]) if cell)
     del records
     from unittest import mock
 
@@ -254,8 +325,11 @@ def main() -> None:
           f"created {created:,}  updated {updated:,}  unchanged {unchanged:,}  errors {errors:,}")
     keys = ", and the foreign keys," if connection.vendor == "postgresql" else ""
     print(f"floor (bulk copy)  {floor_seconds:.2f} s  {args.rows / floor_seconds:,.0f} rows/s  (the raw rows into "
-          f"a table with the indexes, none unique{keys} of contacts_contact)")
+          f"a table with the indexes, none unique{keys} of contacts_contact, and their {identity_cells:,} phone and "
+          "e-mail cells as identity rows into one with those of contacts_contactidentity)")
     print(f"ratio              {import_seconds / floor_seconds:.1f}x (target <= 4x)")
+    print(f"contacts alone     {contacts_floor_seconds:.2f} s  (the floor without identity rows, as before they "
+          f"existed): the import is {import_seconds / contacts_floor_seconds:.1f}x this")
     print(f"index-free copy    {bare_seconds:.2f} s  (the same rows into a table without indexes or keys): "
           f"the floor is {floor_seconds / bare_seconds:.1f}x this, the import {import_seconds / bare_seconds:.1f}x")
     again = result["again"]

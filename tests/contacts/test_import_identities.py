@@ -141,3 +141,19 @@ def test_a_row_with_the_whatsapp_number_of_a_contact_goes_to_that_contact(run_im
     awa.refresh_from_db()
     assert (awa.name, awa.phone) == ("Awa Mballa", "+237699111111")  # an import never replaces a number
     assert ContactIdentity.objects.get(kind="whatsapp", value="+237677222222").contact_id == awa.pk
+
+
+def test_a_contact_without_rows_that_a_row_leaves_unchanged_gets_its_rows_but_not_a_number_held_by_another(
+        run_import):
+    holder = contact_upsert(phone="699444444", whatsapp="677222222").contact
+    # Old data: written without identity rows, its WhatsApp number (not in the file) also holder's.
+    old = Contact.objects.create(phone="+237699123456", whatsapp="+237677222222", email="mireille@example.cm",
+                                 name="Mireille", city="Douala", referral_code="OLDCODE3")
+
+    job = run_import("nom;téléphone;ville\nMireille;699 12 34 56;Douala\n")
+
+    assert _counts(job) == (0, 0, 1, 0)
+    assert set(ContactIdentity.objects.filter(contact=old).values_list("kind", "value")) == {
+        ("phone", "+237699123456"), ("email", "mireille@example.cm")}
+    assert contact_id_by_whatsapp("+237677222222") == holder.pk
+    assert contact_id_by_email("mireille@example.cm") == old.pk

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db.models import Q
+
 from api.contacts.models import Contact, ContactIdentity
 from api.contacts.selectors import IDENTITY_ROW_KINDS
 
@@ -49,8 +51,60 @@ def identity_rows_of_fields(contact: Contact) -> list[tuple[str, str]]:
 
 def identity_rows_heal(contact: Contact) -> int:
     """Make rows for the contact's main identities that have none (a contact written by an import or
-    before identities were rows); a value another contact holds is left to its owner."""
-    return identity_rows_claim(contact.pk, identity_rows_of_fields(contact), strict=False)
+    before identities were rows); a value another contact holds is left to its owner. Returns how many
+    rows were made (``identity_rows_heal_many`` for one contact)."""
+    return identity_rows_heal_many({contact.pk: {kind: getattr(contact, kind) for kind in IDENTITY_ROW_KINDS}})
+
+
+# Values per query of ``identity_rows_heal_many``: well under SQLite's limit on query parameters.
+_HEAL_CHUNK = 500
+
+
+def identity_rows_heal_many(mains: Mapping[int, Mapping[str, Any]]) -> int:
+    """``identity_rows_heal`` for many contacts at once (an import batch); returns how many rows were made.
+
+    ``mains`` maps a contact id to its main ``phone``, ``whatsapp`` and ``email`` (a dict of its fields;
+    other keys are ignored). A value that has a row already keeps its owner, whoever that is, so a contact
+    that has its rows gets nothing and a second call makes nothing. Two contacts given one value that
+    nobody holds (old data: one WhatsApp number in the column of two contacts): the lower id gets it.
+
+    A few queries, not one per contact: the values already held (one query per ``_HEAL_CHUNK`` values),
+    then, when some are not, their insert and a look at who holds them after it (a concurrent writer may
+    have taken one meanwhile: it stays theirs and is not counted).
+    ``imports.pg._sql_identities`` is the set-based SQL twin on PostgreSQL, checked against this by
+    tests/contacts/test_import_equivalence.py.
+    """
+    wanted: dict[tuple[str, str], int] = {}
+    for contact_id in sorted(mains):
+        for kind in IDENTITY_ROW_KINDS:
+            value = identity_value(kind, mains[contact_id].get(kind))
+            if value:
+                wanted.setdefault((kind, value), contact_id)  # the lower id first
+    held = _identity_row_owners(wanted)
+    rows = [ContactIdentity(contact_id=contact_id, kind=kind, value=value)
+            for (kind, value), contact_id in wanted.items() if (kind, value) not in held]
+    if not rows:
+        return 0
+    ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=_HEAL_CHUNK)
+    owners = _identity_row_owners([(row.kind, row.value) for row in rows])
+    return sum(1 for row in rows if owners.get((row.kind, row.value)) == row.contact_id)
+
+
+def _identity_row_owners(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """``{(kind, value): contact id}`` of the given pairs that have an identity row (rows only: not the
+    contacts' columns, unlike ``selectors.identity_owners``); one query per ``_HEAL_CHUNK`` pairs."""
+    pairs = list(pairs)
+    owners: dict[tuple[str, str], int] = {}
+    for start in range(0, len(pairs), _HEAL_CHUNK):
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in pairs[start:start + _HEAL_CHUNK]:
+            by_kind.setdefault(kind, []).append(value)
+        rows = Q()
+        for kind, values in by_kind.items():
+            rows |= Q(kind=kind, value__in=values)
+        owners.update(((kind, value), contact_id) for kind, value, contact_id
+                      in ContactIdentity.objects.filter(rows).values_list("kind", "value", "contact_id"))
+    return owners
 
 
 def identity_rows_replace(contact: Contact, previous: Mapping[str, Any]) -> None:

@@ -15,7 +15,6 @@ from api.contacts import csv_io
 from api.contacts.enums import Segment
 from api.contacts.models import (
     Contact,
-    ContactIdentity,
     ContactNote,
     ErasedIdentity,
     ImportJob,
@@ -24,7 +23,7 @@ from api.contacts.models import (
 )
 from api.contacts.selectors import IDENTITY_ROW_KINDS, identity_owners
 from api.contacts.services.identity import identity_digest, referral_code_new
-from api.contacts.services.identity_rows import identity_value
+from api.contacts.services.identity_rows import identity_rows_heal_many
 from api.contacts.services.imports.batches import ImportBatch
 from api.contacts.services.imports.pg_io import pg_existing, pg_insert
 
@@ -219,7 +218,9 @@ def _rows_write(job: ImportJob, plan: _Plan) -> None:
         update_fields = sorted(plan.changed_fields)
         objs = [Contact(pk=pk, **{f: row.get(f) for f in update_fields}) for pk, row in plan.to_update.items()]
         Contact.objects.bulk_update(objs, update_fields, batch_size=1000)
-    _rows_identities([*plan.to_create, *plan.matched.values()])
+    # The contacts the rows went to hold a row for each main identity afterwards, as if written by
+    # ``contact_upsert``; one that has its rows (a re-import) gets nothing new.
+    identity_rows_heal_many({c["pk"]: c for c in [*plan.to_create, *plan.matched.values()]})
     if plan.tags_for:
         tag_names = {n for _, tags in plan.tags_for for n in tags}
         Tag.objects.bulk_create([Tag(name=n) for n in tag_names], ignore_conflicts=True)
@@ -235,17 +236,6 @@ def _rows_write(job: ImportJob, plan: _Plan) -> None:
                                          for c, t in plan.notes_for])
     if plan.errors:
         ImportRowError.objects.bulk_create(plan.errors)
-
-
-def _rows_identities(contacts: list[Row]) -> None:
-    """Identity rows for the main phone, WhatsApp number and e-mail of the contacts a batch created or went
-    to, as ``contact_upsert`` writes them (``identity_rows_heal`` for many contacts in one insert): a value
-    another contact holds a row of stays theirs. A contact that has its rows already gets nothing new,
-    so a re-import writes none."""
-    rows = [ContactIdentity(contact_id=c["pk"], kind=kind, value=identity_value(kind, c.get(kind)))
-            for c in sorted(contacts, key=lambda c: c["pk"]) for kind in IDENTITY_ROW_KINDS if c.get(kind)]
-    if rows:
-        ContactIdentity.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
 
 
 def import_existing(ids: set[int], fields: list[str]) -> list[Row]:
