@@ -38,24 +38,28 @@ workers.
 ``BENCH_PROFILE=/tmp/dispatch.prof`` makes each worker dump a cProfile of its CPU time to
 ``/tmp/dispatch.prof.<pid>`` (the profiler roughly doubles the CPU figures).
 
-Measured 2026-12-03, PostgreSQL + Redis, on the two-core machine with nothing else running (load 1-2
-before each run), CPU ms per message sent:
+Measured 2026-12-03 ~15:15-15:23, PostgreSQL + Redis, on the two-core machine with nothing else
+running (load 0.9-1.6 before each run, the benchmark's own), CPU ms per message sent:
 
-    run                                  workers  rates reached (of allowed)       workers  PG    Redis fakes busy
-    single, Telegram 500/s, 20,000       2        317/s (63 %)                      2.58     1.09  0.17  0.49  75 %
-    mixed, 30 / 80 / 300, 20,000         2        TG 87 %, WA 95 %, Messenger 66 %  3.09     1.19  0.24  0.57  73 %
-    mixed, again                         2        TG 81 %, WA 95 %, Messenger 69 %  2.93     1.15  0.23  0.55  73 %
-    mixed                                4        TG 75 %, WA 94 %, Messenger 76 %  3.49     1.29  0.25  0.55  91 %
+    run                                  workers  rates reached (of allowed)          workers  PG    Redis fakes busy
+    single, Telegram 500/s, 20,000 (x3)  2        483-484/s (96.6-96.7 %)              0.80-0.83 0.35 0.03  0.18  35 %
+    mixed, 30 / 80 / 300, 20,000 (x3)    2        TG 93.8-94.0, WA 95.4-95.7, M 95.6-95.7 % 1.22-1.25 0.55 0.07  0.23  42 %
+    mixed                                4        TG 94.6, WA 96.4, M 96.5 %              1.80      0.75 0.12  0.25  58 %
+    the commit before batches (7096b7d):
+    single                               2        484/s (96.8 %)                       1.27      0.55 0.14  0.22  54 %
+    mixed                                2        TG 94.2, WA 96.8, M 96.6 %              1.55      0.66 0.17  0.26  52 %
 
-0 duplicates, 0 losses and 0 rate-limit answers in every run. The single Telegram run varies from
-run to run far more than the code does: six runs of 6,000 messages within twenty minutes gave
-325-424 msg/s for this dispatcher and 329-485 msg/s for the previous one (commit 8e9ada0, which
-measured 447/s at 1.89 ms earlier the same day), at 2.2-2.7 ms either way. The whole cost of a
-message (workers, PostgreSQL, Redis and the fake) is 4-5 ms of CPU, so 400-500 messages a second
-take the two cores: the rate depends on who else gets the CPU, and the targets are not met yet.
-What a message costs in the workers: mostly the provider call through ``requests`` (1.3 ms; a
-bare loop of ``requests`` calls to the fake Graph API takes 0.55 ms of CPU a call), then the two
-state transitions and the limiter's Redis round trip.
+0 duplicates, 0 losses and 0 rate-limit answers in every run. Where a message's worker CPU goes now
+(single run): claim 0.09, checks 0.09, limiter 0.04, HTTP 0.43, state 0.09, loop 0.06; the
+provider call through ``requests`` is half of it. A batch of a provider's rows takes its tokens in
+one limiter call and starts in one statement, and a worker waiting for tokens comes back when a
+batch's worth is there (up to the burst): the batches grow when the worker falls behind. With two
+CPU-bound processes taking half of the two cores beside the run (and a test run, load 2-4): single
+92.1 % at 0.84 ms where the commit before reached 70.8 % at 1.08 ms; mixed 86 / 85 / 86 % (commit
+before: 86 / 96 / 78 %): Telegram's and WhatsApp's buckets hold a single token (3 % of 30 or 80 a
+second is under one message), so there a worker woken late loses the time, batch or not.
+The same machine measured 2.58 ms (single) and ~3 ms (mixed) for the dispatcher of commit 7096b7d on
+an earlier, slower day (see git log): the figures above are this day's machine.
 Before the per-provider queues (``dispatch._Hand``), a mixed run could not finish at all: a
 Telegram wait of 33 ms stopped the worker's Messenger and WhatsApp rows behind it. Before the
 Messenger 613 fix, one rate-limit answer paused Messenger for 60 s and its rows were given back and
