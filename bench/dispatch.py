@@ -58,8 +58,8 @@ CPU-bound processes taking half of the two cores beside the run (and a test run,
 92.1 % at 0.84 ms where the commit before reached 70.8 % at 1.08 ms; mixed 86 / 85 / 86 % (commit
 before: 86 / 96 / 78 %): Telegram's and WhatsApp's buckets hold a single token (3 % of 30 or 80 a
 second is under one message), so there a worker woken late loses the time, batch or not.
-The same machine measured 2.58 ms (single) and ~3 ms (mixed) for the dispatcher of commit 7096b7d on
-an earlier, slower day (see git log): the figures above are this day's machine.
+The dispatcher of commit 7096b7d measured 2.58 ms (single, 63 %) and ~3 ms (mixed) on the machine of
+the session before, a slower one of the same kind (2 cores): figures compare within a day only.
 Before the per-provider queues (``dispatch._Hand``), a mixed run could not finish at all: a
 Telegram wait of 33 ms stopped the worker's Messenger and WhatsApp rows behind it. Before the
 Messenger 613 fix, one rate-limit answer paused Messenger for 60 s and its rows were given back and
