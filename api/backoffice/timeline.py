@@ -8,6 +8,7 @@ summary, so a new kind is never hidden.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -62,8 +63,16 @@ def _channel(data: Mapping[str, Any]) -> str:
     return channel_label(data.get("channel"))
 
 
+# How a consent changed, as nurture's inbound pipeline wrote it before it wrote it the way staff read it
+# (in French, without the channel the line already names): an older record reads like a new one.
+_OLD_HOWS = {"bot /start": "a démarré le bot", "STOP": "a écrit STOP",
+             "a écrit en premier": "a écrit en premier"}
+_CHANNEL_AFTER = re.compile(r" \(\w+\)$")
+
+
 def _how(data: Mapping[str, Any]) -> str:
     how = data.get("how") or ""
+    how = _OLD_HOWS.get(_CHANNEL_AFTER.sub("", how), how)
     return f" ({how})" if how else ""
 
 
@@ -83,6 +92,14 @@ def _order_status(data: Mapping[str, Any]) -> str:
     return _("Order %(number)s: %(from)s → %(to)s") % {
         "number": data.get("number", ""), "from": label("order_status", data.get("from")),
         "to": label("order_status", data.get("to"))}
+
+
+def _refund(data: Mapping[str, Any]) -> str:
+    """A refund (orders' source, kind ``order_refund``): its amount, its order and the reason staff gave."""
+    text = _("Refund of %(amount)s on %(number)s") % {"amount": fcfa(data.get("amount_xaf")),
+                                                       "number": data.get("number", "")}
+    reason = data.get("reason") or ""
+    return f"{text} ({reason})" if reason else text
 
 
 def _message(verb: Any) -> Callable[[Mapping[str, Any]], str]:
@@ -148,6 +165,7 @@ _TEXTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "order_placed": lambda d: _("Order %(number)s: %(total)s") % {"number": d.get("number", ""),
                                                                   "total": fcfa(d.get("total_xaf"))},
     "order_status": _order_status,
+    "order_refund": _refund,
     "gift_received": lambda d: _("Gift %(number)s from %(buyer)s") % {"number": d.get("number", ""),
                                                                        "buyer": d.get("buyer", "")},
     "order_feedback": lambda d: _("Rated order %(number)s %(rating)s/5") % {"number": d.get("number", ""),

@@ -30,6 +30,7 @@ from api.orders.models import (
     OrderStatusHistory,
     Partner,
     Product,
+    Refund,
     WebhookDelivery,
 )
 from api.orders.services.orders import TRANSITIONS
@@ -254,7 +255,7 @@ def webhook_delivery_list(*, partner_id: int) -> QuerySet[WebhookDelivery]:
 
 
 def orders_timeline(contact_id: int, before: datetime | None, limit: int) -> list[Any]:
-    """Timeline source ``orders``: orders placed, status changes, gifts received, feedback and complaints."""
+    """Timeline source ``orders``: orders placed, status changes, refunds, gifts received, feedback and complaints."""
     def upto(qs: QuerySet, field: str) -> QuerySet:
         return qs.filter(**{f"{field}__lte": before}) if before is not None else qs
 
@@ -270,6 +271,16 @@ def orders_timeline(contact_id: int, before: datetime | None, limit: int) -> lis
                                     f"{row.to_status}", "orders", f"s{row.pk:012d}",
                                     {"order_id": row.order_id, "number": row.order.number, "from": row.from_status,
                                      "to": row.to_status}))
+    # Each refund is a line of its own: only the first one moves the order to ``refunded``, so a second
+    # partial refund would otherwise leave no trace in the person's history.
+    refunds = Refund.objects.filter(order__contact_id=contact_id).select_related("order")
+    for refund in upto(refunds, "created_at").order_by("-created_at", "-id")[:limit]:
+        why = f" ({refund.reason[:80]})" if refund.reason else ""
+        events.append(TimelineEvent(refund.created_at, "order_refund",
+                                    f"Refund of {refund.amount_xaf} XAF on {refund.order.number}{why}", "orders",
+                                    f"r{refund.pk:012d}", {"order_id": refund.order_id, "number": refund.order.number,
+                                                          "refund_id": refund.pk, "amount_xaf": refund.amount_xaf,
+                                                          "reason": refund.reason}))
     gifts = upto(Order.objects.filter(recipient_id=contact_id), "created_at").select_related("contact")
     for order in gifts.order_by("-created_at", "-id")[:limit]:
         events.append(TimelineEvent(order.created_at, "gift_received",

@@ -207,6 +207,7 @@ def test_the_history_of_a_chatty_customer_fits_a_phone(live_server, staff, chatt
     page.fill("#id_password", STAFF_PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_selector("#timeline")
+    page.wait_for_load_state("load")  # the style sheet is in: a page measured before it would be wider
 
     # Then the page does not scroll sideways and no line of the history passes the card's edge
     width = page.evaluate("document.documentElement.clientWidth")

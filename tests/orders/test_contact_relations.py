@@ -35,13 +35,17 @@ def test_a_merge_moves_orders_gifts_and_complaints(catalog, customer):
 
 def test_an_erase_keeps_amounts_and_drops_addresses(catalog, customer):
     from api.contacts.services import contact_erase
+    from api.orders.models import Refund
 
     order = _order(catalog, customer.pk)
+    refund = Refund.objects.create(order=order, amount_xaf=3000, reason="Mme Ndongo: bouteille cassée à Bonapriso")
     contact_erase(contact_id=customer.pk)
     order.refresh_from_db()
+    refund.refresh_from_db()
     assert (order.total_xaf, order.subtotal_xaf) == (8000, 7000)
     assert order.delivery_address == ""
     assert order.neighbourhood == ""
+    assert (refund.amount_xaf, refund.reason) == (3000, "")  # the money stays in the books, her words go
 
 
 def test_the_privacy_export_lists_the_orders(catalog, customer):

@@ -211,11 +211,13 @@ def _message_inbound(update: Update) -> Inbound:
     payload = (update.start_payload or "").strip()
     code = payload.upper()
     campaign = campaign_resolve_code(code) if code else None
+    # ``consent_how`` is read by staff beside the channel's name ("Accepte les messages sur Telegram (a démarré
+    # le bot)"), like inbound's "a écrit en premier".
     return _base(update, when=when, kind=Kind.START, text=update.text or "", payload=payload,
                  touch_kind=TouchpointKind.BOT_START, campaign_code=code or None,
                  touch_details={"payload": payload}, start_code=code,
                  referral_codes=(payload,) if payload and campaign is None else (),
-                 referral_via="telegram_start", consent_how="bot /start")
+                 referral_via="telegram_start", consent_how="a démarré le bot")
 
 
 def _callback_inbound(update: Update) -> Inbound:
