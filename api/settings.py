@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -125,6 +126,7 @@ REDIS_URL = env_str("REDIS_URL", "")
 # own, since their rolled-back rows give the next test the same ids and counts.
 REPORT_CACHE_SCOPE = ""
 
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -140,6 +142,10 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
+            # Django's default (300 files) is less than the weekly report's parts of a few weeks and
+            # models: past it each write deletes a random third of the files, the report just stored
+            # among them. Each write lists the folder to count, so not unbounded either.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
         }
     }
 

@@ -65,7 +65,17 @@ def delivered_order_count(*, contact_id: int) -> int:
 def contact_referred_a_buyer(*, referrer_id: int) -> bool:
     """Whether a contact referred by ``referrer_id`` has a non-sample order that reached them
     (``delivered``, or delivered then refunded)."""
-    return Order.objects.filter(contact__referred_by_id=referrer_id, is_sample=False).filter(_delivered_q()).exists()
+    return _referred_buyers_orders(referrer_id).exists()
+
+
+def contact_referred_buyer_first_delivered_at(*, referrer_id: int) -> datetime | None:
+    """When the first order of :func:`contact_referred_a_buyer` reached its buyer (None: no such order, or
+    only orders delivered before delivery times were recorded)."""
+    return _referred_buyers_orders(referrer_id).aggregate(first=Min("delivered_at"))["first"]
+
+
+def _referred_buyers_orders(referrer_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(contact__referred_by_id=referrer_id, is_sample=False).filter(_delivered_q())
 
 
 def contact_rated_at_least(*, contact_id: int, rating: int) -> bool:

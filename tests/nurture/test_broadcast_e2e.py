@@ -175,8 +175,9 @@ def test_a_dispatcher_process_killed_with_sigkill_and_restarted_sends_nothing_tw
     counts = Counter(m.chat_id for m in fast_fake.sent_messages)
     assert [chat for chat, n in counts.items() if n > 1] == []  # nothing sent twice
     unknown = set(OutboundMessage.objects.filter(reason="unknown_outcome").values_list("recipient", flat=True))
-    # At most the batch in flight when the process died: its rows were started together, one of them
-    # may have reached the provider, and none is sent again (staff may resend them by hand).
+    # At most the batch the process was sending when it died: its rows were started together, those
+    # sent before the kill (their records were still to be written) and the one in flight reached the
+    # provider, the rest did not; none is sent again (staff check the chat and may resend by hand).
     assert len(unknown) <= SEND_BATCH_MAX
     missed = groups["eligible"] - set(counts)
     assert {str(c) for c in missed} <= unknown  # a miss can only be a message of that batch

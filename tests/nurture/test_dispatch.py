@@ -383,3 +383,91 @@ def test_a_provider_paused_past_the_run_gives_its_rows_back_at_once_and_the_othe
     assert set(waiting.values_list("state", "claim_token")) == {("scheduled", "")}
     assert all(m.due_at > timezone.now() + timedelta(seconds=50) for m in waiting)
     assert stats.rescheduled == 5
+
+
+# --- batches: a provider's rows start together (tokens and the durable ``sending`` in one go each) -----
+
+
+class _Scripted(RateLimiterBase):
+    """A limiter answering each ``acquire_many`` from a script (then every chat waits a minute), and
+    a provider recording what it was asked to send."""
+
+    def __init__(self, *answers: list[tuple[float, str]]):
+        self.answers = list(answers)
+        self.delivered: list[str] = []
+
+    def acquire_many(self, provider: str, chats: list[str]) -> list[tuple[float, str]]:
+        answer = self.answers.pop(0) if self.answers else [(60.0, "global")] * len(chats)
+        return answer[:len(chats)]
+
+    def pause(self, provider: str, seconds: float) -> None:
+        pass
+
+    def deliver(self, *, recipient: str, **_: object) -> str:
+        self.delivered.append(recipient)
+        return f"id-{len(self.delivered)}"
+
+
+@pytest.fixture
+def fast_telegram(settings):
+    settings.TELEGRAM_GLOBAL_RATE_PER_SECOND = 1000  # a burst of 15: batches of several rows
+
+
+def _three_rows(first_chat: int) -> list[OutboundMessage]:
+    earlier = timezone.now() - timedelta(minutes=1)
+    return [marketing(make_contact(first_chat + i, first_name=f"B{i}"), "Coffrets", category="service",
+                      due_at=earlier + timedelta(seconds=i)) for i in range(3)]
+
+
+def test_a_stale_row_of_a_batch_goes_back_and_a_provider_paused_past_the_run_takes_it_back_to_the_pool(
+        fast_telegram, monkeypatch):
+    # The limiter grants two rows of three, and the provider then waits past the run's end. The second
+    # granted row's checks are stale once the first has gone (freshness 0 s here): it is checked again,
+    # and with the third it goes back to the pool due when the provider frees; nothing is sent twice.
+    monkeypatch.setattr(dispatch_module, "CONSENT_FRESH_SECONDS", 0.0)
+    rows = _three_rows(7100)
+    limiter = _Scripted([(0.0, ""), (0.0, ""), (60.0, "global")])
+
+    stats = dispatch(limiter=limiter, deliver=limiter.deliver, max_seconds=5)
+
+    assert limiter.delivered == [rows[0].recipient]
+    assert stats.sent == 1
+    states = list(OutboundMessage.objects.filter(pk__in=[r.pk for r in rows]).order_by("due_at")
+                  .values_list("state", "claim_token", "attempts"))
+    assert states == [("sent", "", 1), ("scheduled", "", 0), ("scheduled", "", 0)]
+    assert OutboundMessage.objects.get(pk=rows[2].pk).due_at > timezone.now() + timedelta(seconds=50)
+
+
+def test_a_run_interrupted_mid_batch_gives_back_the_rows_it_did_not_call(fast_telegram):
+    rows = _three_rows(7200)
+    limiter = _Scripted([(0.0, "")] * 3)
+
+    def killed_on_the_second(**kwargs):
+        if limiter.delivered:
+            raise WorkerKilled
+        return limiter.deliver(**kwargs)
+
+    with pytest.raises(WorkerKilled):
+        dispatch(limiter=limiter, deliver=killed_on_the_second)
+
+    states = [OutboundMessage.objects.get(pk=r.pk).state for r in rows]
+    # The first went (its record written on the way out), the second was in flight (never resent: it
+    # ends as unknown_outcome), the third was never called: back in the pool, due now.
+    assert states == ["sent", "sending", "scheduled"]
+    assert OutboundMessage.objects.get(pk=rows[2].pk).claim_token == ""
+
+
+def test_a_contacts_second_message_waits_for_the_next_batch_so_the_weekly_cap_counts_the_first(
+        fast_telegram, settings):
+    settings.NURTURE_WEEKLY_CAP = 1
+    contact = make_contact(7300)
+    first = marketing(contact, "Un", due_at=timezone.now() - timedelta(minutes=2))
+    second = marketing(contact, "Deux", due_at=timezone.now() - timedelta(minutes=1))
+    limiter = _Scripted([(0.0, "")] * 15, [(0.0, "")] * 15)
+
+    dispatch(limiter=limiter, deliver=limiter.deliver)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state, second.reason) == ("sent", "skipped", "weekly_cap")
+    assert limiter.delivered == ["7300"]

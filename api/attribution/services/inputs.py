@@ -194,12 +194,7 @@ def first_referral_arrival(contact_id: int) -> datetime | None:
 def first_referred_buyer_delivery(contact_id: int) -> datetime | None:
     """When an order of someone the contact referred first reached them (the fact of :func:`brought_a_buyer`);
     None when no such delivery, or only deliveries made before delivery times were recorded."""
-    referred = contacts.contact_ids_referred_by(contact_id)
-    if not referred:
-        return None
-    return (orders.orders_delivered().filter(contact_id__in=referred)
-            .aggregate(first=Min("delivered_at"))["first"])
-
+    return orders.contact_referred_buyer_first_delivered_at(referrer_id=contact_id)
 
 
 def first_good_feedback_at(contact_id: int) -> datetime | None:

@@ -13,9 +13,11 @@ statement), and are then handed to the provider one by one. A row left in ``send
 lease belongs to a worker that died during its batch: nobody knows whether the message went out,
 and Telegram, Messenger and WhatsApp have no idempotency key to ask, so it becomes ``failed`` with
 reason ``unknown_outcome`` and is never resent automatically (at most once); staff may resend it by
-hand (``outbound_retry``). A worker killed outright (SIGKILL, power loss) thus leaves at most one
-batch so, of which all but one were never sent: the price of one durable write per batch instead of
-one per message. Any exit Python sees (an exception, a 429) puts the rows not yet called back.
+hand (``outbound_retry``). A worker killed outright (SIGKILL, power loss) thus leaves at most its
+batch so: the rows it sent (their ``sent`` records go with the next statement), the one in flight and
+the ones not yet called. The price of one durable write per batch instead of one per message; staff
+check the chat before resending. Any exit Python sees (an exception, a 429) puts the rows not yet
+called back.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from api.contacts.selectors import contacts_can_receive
 from api.contacts.services import contact_mark_unreachable
 from api.nurture import conf, senders
 from api.nurture.models import NurtureProfile, OutboundMessage
-from api.nurture.ratelimit import get_rate_limiter
+from api.nurture.ratelimit import get_rate_limiter, provider_limits
 from api.nurture.services.channels import contact_recipient, parse_clock, window_next
 from api.nurture.services.outbox import outbound_cancel_for_identity
 from api.nurture.services.templates import template_drop_inside_window, template_refusal
@@ -59,8 +61,9 @@ _SERVICE_BLOCKING = {"no_such_contact", "erased", "no_identity", "unreachable", 
 _BACKOFF_FIRST_SECONDS = 30
 _BACKOFF_MAX_SECONDS = 3600
 # Consent, opt-out and reachability are read for a whole claimed batch at once, and read again when
-# older than this at a send: a STOP recorded meanwhile holds back the batch's later messages within a
-# second (a Telegram STOP also cancels the queued rows at once, which ``scheduled -> sending`` honours).
+# older than this at a row's checks; a row's checks are made again when older than this at its send.
+# So a STOP recorded meanwhile holds back the batch's later messages within two seconds at most (the
+# inbound pipeline also cancels the person's queued rows at once, which ``scheduled -> sending`` honours).
 # Asking the contacts app for each message cost three queries, 1.1 ms of a worker's CPU per message
 # in ``bench/dispatch.py`` (2026-12-03), more than the provider call.
 CONSENT_FRESH_SECONDS = 1.0
@@ -80,10 +83,10 @@ class DispatchStats:
     recovered: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
-    def count(self, what: str, reason: str = "") -> None:
-        setattr(self, what, getattr(self, what) + 1)
-        if reason:
-            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+    def count(self, what: str, reason: str = "", n: int = 1) -> None:
+        setattr(self, what, getattr(self, what) + n)
+        if reason and n:
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
 
 
 def outbound_recover_stuck(*, now: datetime | None = None) -> int:
@@ -406,6 +409,7 @@ class _SentRecords:
         return sent_at
 
     def take(self) -> list[tuple[str, list[Any]]]:
+        """The statements that write the kept records (none when none is kept), and forget them."""
         pending, self.pending, self.statuses_expected = self.pending, [], False
         if not pending:
             return []
@@ -607,6 +611,8 @@ class _Hand:
                      exclude_channels={*exclude, *self.paused}, channel=channel)
         if not ids:
             return False
+        # The sends kept in memory are written before the new rows' caps read them from the table.
+        _record_sent(self.sent)
         self.stats.claimed += len(ids)
         batch = _load_batch(ids)
         history = _SentHistory([m.contact_id for m in batch if m.contact_id], timezone.now())
@@ -656,9 +662,9 @@ class _Hand:
             time.sleep(wait)
 
     def advance(self, channel: str) -> None:
-        """Check (once), pace and send the next rows of ``channel``'s queue; every exit leaves each row
-        in a state that says what happened, or back in hand at the head of the queue when the provider
-        must wait.
+        """Check, pace and send the next rows of ``channel``'s queue; every exit leaves each row in a
+        state that says what happened, or back in hand at the head of the queue when the provider must
+        wait (also when an error interrupts the run: ``close`` then gives them back).
 
         The rows were read with their claim; every transition below is guarded by state and claim
         token, so a row cancelled since then is left alone.
@@ -669,8 +675,13 @@ class _Hand:
         # A wait for the whole provider (its pace, or the pause after a 429) keeps the rows in hand
         # while the other providers go on; a chat that must wait (1 message per second per chat) or a
         # wait past this run's end gives the row back to the pool until then.
-        grants = self.limiter.acquire_many(channel, [held.message.recipient for held in batch])
+        try:
+            grants = self.limiter.acquire_many(channel, [held.message.recipient for held in batch])
+        except BaseException:
+            self.queues[channel].extendleft(reversed(batch))
+            raise
         going: list[_Held] = []
+        provider_wait = 0.0
         for index, (held, (wait, scope)) in enumerate(zip(batch, grants, strict=True)):
             if wait <= 0:
                 going.append(held)
@@ -679,13 +690,15 @@ class _Hand:
                     self.stats.count("rescheduled", "paced")
             else:  # this row and the later ones wait for the provider (the limiter took none of theirs)
                 self.queues[channel].extendleft(reversed(batch[index:]))
-                if time.monotonic() + wait > self.deadline:
-                    self.pause_provider(channel, wait)
-                else:
-                    self.busy_until[channel] = time.monotonic() + wait
+                provider_wait = wait
                 break
         if going:
             self._send_batch(going)
+        if provider_wait:  # after the batch: a pause gives back every row in hand, some may have come back
+            if time.monotonic() + provider_wait > self.deadline:
+                self.pause_provider(channel, provider_wait)
+            else:
+                self.busy_until[channel] = time.monotonic() + provider_wait
 
     def _take_checked(self, channel: str) -> list[_Held]:
         """Up to ``SEND_BATCH_MAX`` rows from the head of ``channel``'s queue that passed the send-time
@@ -695,14 +708,22 @@ class _Hand:
         batch: list[_Held] = []
         contacts: set[int | None] = set()
         fresh_since = time.monotonic() - CONSENT_FRESH_SECONDS
-        while queue and len(batch) < SEND_BATCH_MAX:
-            held = queue[0]
-            if held.message.contact_id is not None and held.message.contact_id in contacts:
-                break
-            queue.popleft()
-            if (held.checked_at is not None and held.checked_at >= fresh_since) or self._check(held):
-                batch.append(held)
+        # No more rows than the provider's bucket can ever grant at once (its burst: one on Telegram and
+        # WhatsApp at their documented rates, four on Messenger's 300 a second).
+        most = min(SEND_BATCH_MAX, max(1, int(provider_limits(channel).burst)))
+        try:
+            while queue and len(batch) < most:
+                held = queue[0]
+                if held.message.contact_id is not None and held.message.contact_id in contacts:
+                    break
+                if (held.checked_at is None or held.checked_at < fresh_since) and not self._check(held):
+                    queue.popleft()  # ended or deferred by its checks
+                    continue
+                batch.append(queue.popleft())
                 contacts.add(held.message.contact_id)
+        except BaseException:
+            queue.extendleft(reversed(batch))
+            raise
         return batch
 
     def _check(self, held: _Held) -> bool:
@@ -730,7 +751,7 @@ class _Hand:
         started = _start_sending([held.message.pk for held in batch], self.token, self.sent)
         waiting = deque(held for held in batch if held.message.pk in started)  # others were cancelled meanwhile
         provider_wait = 0.0
-        first = True
+        first = True  # checked just now by ``_take_checked`` (again if its checks were older than allowed)
         try:
             while waiting and not provider_wait:
                 held = waiting[0]
@@ -738,7 +759,7 @@ class _Hand:
                     _unstart([h.message.pk for h in waiting], self.token, due_at=None)
                     for stale in waiting:
                         stale.checked_at = None
-                    self.queues[held.message.channel].extendleft(reversed(waiting))
+                    self.queues.setdefault(held.message.channel, deque()).extendleft(reversed(waiting))
                     waiting.clear()
                     break
                 waiting.popleft()
@@ -746,11 +767,10 @@ class _Hand:
                 provider_wait = _deliver(held.message, limiter=self.limiter, stats=self.stats, deliver=self.deliver,
                                          history=held.history, sent=self.sent)
         finally:
-            if waiting:
+            if waiting:  # a 429, or an error that interrupts the run
                 back = _unstart([held.message.pk for held in waiting], self.token,
                                 due_at=timezone.now() + timedelta(seconds=provider_wait))
-                for _ in range(back):
-                    self.stats.count("rescheduled", "paced")
+                self.stats.count("rescheduled", "paced" if provider_wait else "interrupted", back)
 
     def pause_provider(self, channel: str, wait: float) -> None:
         """The provider waits past this run's end (the pause after a 429): its rows in hand go back to
@@ -760,8 +780,7 @@ class _Hand:
         self.paused.add(channel)
         back = _release([held.message.pk for held in queue], self.token,
                         due_at=timezone.now() + timedelta(seconds=wait))
-        for _ in range(back):
-            self.stats.count("rescheduled", "paced")
+        self.stats.count("rescheduled", "paced", back)
 
     def close(self) -> None:
         """Write the kept sent record and give the rows still in hand back to the pool."""
