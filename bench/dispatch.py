@@ -49,6 +49,9 @@ running (load 0.9-1.6 before each run, the benchmark's own), CPU ms per message 
     single                               2        484/s (96.8 %)                       1.27      0.55 0.14  0.22  54 %
     mixed                                2        TG 94.2, WA 96.8, M 96.6 %              1.55      0.66 0.17  0.26  52 %
 
+Later the same day (~16:00-16:06), with the batch sized by the burst and the review's fixes: single
+96.4-96.5 % at 0.88-0.90 ms, mixed 93.2-95.7 % at 1.34-1.44 ms; the machine had drifted (the first
+batched commit gave 1.31 ms beside it, 1.22-1.25 at 15:16).
 0 duplicates, 0 losses and 0 rate-limit answers in every run. Where a message's worker CPU goes now
 (single run): claim 0.09, checks 0.09, limiter 0.04, HTTP 0.43, state 0.09, loop 0.06; the
 provider call through ``requests`` is half of it. A batch of a provider's rows takes its tokens in
