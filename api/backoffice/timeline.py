@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from api.backoffice.labels import LABELS, label
 from api.backoffice.templatetags.backoffice import fcfa
 from api.campaigns.enums import CampaignChannel
+from api.contacts.registry import ERASED_TEXT
 
 # Every channel an event of the timeline may name: the ways we talk with a person (``Channel``, in
 # ``labels``), the two more a touch may have (``web``, ``other``: campaigns' TOUCHPOINT_CHANNELS), and a
@@ -50,13 +51,11 @@ def channel_label(value: str | None) -> str:
     return _("Other channel (%(name)s)") % {"name": value.replace("_", " ")}
 
 
-# What the apps' erasers (orders' complaints, nurture's messages) leave in place of a person's words.
-_ERASED = "(erased)"
 
 
 def _words(text: Any) -> str:
     """Words a person wrote or we sent them, as stored; the erasers' marker in the active language."""
-    return _("(erased)") if text == _ERASED else str(text or "")
+    return _("(erased)") if text == ERASED_TEXT else str(text or "")
 
 
 def _channel(data: Mapping[str, Any]) -> str:

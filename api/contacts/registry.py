@@ -51,6 +51,10 @@ from typing import Any
 
 from django.db import models
 
+# What an eraser leaves in place of a person's own words (a complaint, a message): the back office shows
+# it in its language.
+ERASED_TEXT = "(erased)"
+
 
 @dataclass(frozen=True)
 class ContactRelation:

@@ -49,6 +49,7 @@ from api.campaigns.selectors import (
 from api.campaigns.services import touchpoint_record
 from api.common.errors import ApplicationError
 from api.contacts.enums import Channel
+from api.contacts.registry import ERASED_TEXT
 from api.contacts.services import (
     consent_grant,
     consent_revoke,
@@ -558,4 +559,4 @@ def meta_events_process(*, messenger: Iterable[Any] = (), whatsapp: Iterable[Any
 
 def inbound_messages_erase(contact_id: int) -> None:
     """Erase (the contacts app's eraser for inbound messages): keep that a message came, drop what it said."""
-    InboundMessage.objects.filter(contact_id=contact_id).update(text="(erased)", payload="", sender="", details={})
+    InboundMessage.objects.filter(contact_id=contact_id).update(text=ERASED_TEXT, payload="", sender="", details={})

@@ -15,6 +15,7 @@ from django.utils import timezone
 from api.common.errors import ConflictError, NotFoundError
 from api.common.kicks import task_kick_on_commit
 from api.contacts.enums import Channel
+from api.contacts.registry import ERASED_TEXT
 from api.nurture.models import NurtureProfile, OutboundMessage
 
 State = OutboundMessage.State
@@ -110,5 +111,5 @@ def contact_messages_erase(contact_id: int) -> None:
     """
     OutboundMessage.objects.filter(contact_id=contact_id, state=State.SCHEDULED).update(
         state=State.CANCELLED, reason="erased", claim_token="", claimed_until=None)
-    OutboundMessage.objects.filter(contact_id=contact_id).update(text="(erased)", recipient="", reply_markup=None)
+    OutboundMessage.objects.filter(contact_id=contact_id).update(text=ERASED_TEXT, recipient="", reply_markup=None)
     NurtureProfile.objects.filter(contact_id=contact_id).delete()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from api.contacts.registry import ERASED_TEXT
 from api.orders.models import Complaint, Feedback, Order, Refund
 
 
@@ -14,6 +15,6 @@ def orders_erase_contact(contact_id: int) -> None:
                                                        gift_message="", updated_at=timezone.now())
     Order.objects.filter(recipient_id=contact_id).update(recipient_name="", recipient_phone="", delivery_address="",
                                                          neighbourhood="", gift_message="", updated_at=timezone.now())
-    Complaint.objects.filter(contact_id=contact_id).update(text="(erased)", resolution="")
+    Complaint.objects.filter(contact_id=contact_id).update(text=ERASED_TEXT, resolution="")
     Feedback.objects.filter(contact_id=contact_id).update(comment="")
     Refund.objects.filter(order__contact_id=contact_id).update(reason="")
