@@ -162,7 +162,7 @@ def _install_probes(phases: CpuPhases, limiter: Any) -> None:
     phases.patch("checks", dispatch, "_check_at_send_time", "_refresh_recipient", "_SentHistory")
     phases.patch("limiter", limiter, "acquire", "acquire_many", "pause")
     phases.patch("http", senders, "deliver")
-    phases.patch("state", dispatch, "_start_sending", "_unstart", "_record_sent", "_record_failure", "_release",
+    phases.patch("state", dispatch, "start_sending", "unstart", "record_sent", "_record_failure", "_release",
                  "_end", "_give_back")
 
 

@@ -88,7 +88,7 @@ def test_a_status_of_a_message_we_did_not_send_changes_nothing():
 def test_a_status_that_overtakes_the_record_of_the_send_finds_its_message():
     # The worker writes "sent" with its next statement; Meta's status may come first. The message still
     # ``sending`` to that person without a provider id is the one; the worker's record then completes it.
-    from api.nurture.services.dispatch import _record_sent, _SentRecords
+    from api.nurture.services.send_transitions import SentRecords, record_sent
 
     sending = OutboundMessage.objects.create(channel="whatsapp", recipient="+237677100009", text="Bonjour",
                                              state="sending", due_at=T0, claimed_at=T0, idempotency_key="t:overtaken")
@@ -100,9 +100,9 @@ def test_a_status_that_overtakes_the_record_of_the_send_finds_its_message():
     sending.refresh_from_db()
     assert (sending.provider_message_id, sending.delivered_at, sending.state) == ("wamid.NEW", delivered, "sending")
 
-    record = _SentRecords()
+    record = SentRecords()
     record.add(sending, "wamid.NEW")
-    _record_sent(record)
+    record_sent(record)
     sending.refresh_from_db()
     assert (sending.state, sending.provider_message_id, sending.delivered_at) == ("sent", "wamid.NEW", delivered)
 

@@ -46,6 +46,7 @@ from api.nurture.models import NurtureProfile, OutboundMessage
 from api.nurture.ratelimit import get_rate_limiter, provider_limits
 from api.nurture.services.channels import contact_recipient, parse_clock, window_next
 from api.nurture.services.outbox import outbound_cancel_for_identity
+from api.nurture.services.send_transitions import SentRecords, record_sent, start_sending, unstart
 from api.nurture.services.templates import template_drop_inside_window, template_refusal
 from api.orders.selectors import contacts_with_open_complaint
 from integrations.errors import NotConfigured, PermanentError, RateLimited, TransientError, Unreachable
@@ -319,120 +320,7 @@ def _check_at_send_time(message: OutboundMessage, now: datetime, history: _SentH
     return _Verdict("send")
 
 
-# --- sending one row, step by step ---------------------------------------------------------------------
-
-
-# The two transitions every sent message makes, as plain SQL on the app's own table: through the ORM
-# each cost 0.3-1 ms of CPU to build, more than the statement itself (bench/dispatch.py, 2026-12-03).
-# Portable SQL (Django turns %s into SQLite's ?); timestamps go through ``_db_time``.
-_TABLE = OutboundMessage._meta.db_table
-# ``{ids}`` is the batch's rows: ``id = ANY(%s)`` on PostgreSQL (one array parameter, so that the
-# statement's text is the same for any batch and psycopg converts it once), ``id IN (%s, ...)`` elsewhere.
-# ``scheduled -> sending`` of a batch, answering which rows it moved (a row cancelled since its claim
-# is not among them).
-_START_SQL = (f"UPDATE {_TABLE} SET state = %s, claimed_at = %s, attempts = attempts + 1, updated_at = %s "
-              "WHERE {ids} AND state = %s AND claim_token = %s RETURNING id")
-# A row started but not called (the provider answered 429 to the one before it, the run was
-# interrupted, its checks grew stale) is put back as if never started: nobody may have received it.
-# Back to the pool due at a time, or (``_KEEP``) back in this run's hand, claim kept.
-_UNSTART_SQL = (f"UPDATE {_TABLE} SET state = %s, attempts = attempts - 1, claim_token = '', "
-                "claimed_until = NULL, due_at = %s, updated_at = %s WHERE {ids} AND state = %s AND claim_token = %s")
-_UNSTART_KEEP_SQL = (f"UPDATE {_TABLE} SET state = %s, attempts = attempts - 1, updated_at = %s "
-                     "WHERE {ids} AND state = %s AND claim_token = %s")
-# ``sending -> sent``: on PostgreSQL the batch's records in one statement (arrays of ids, provider ids
-# and times), elsewhere one statement a row.
-_SENT_MANY_SQL = (f"UPDATE {_TABLE} AS m SET state = %s, provider_message_id = v.provider_id, sent_at = v.at, "
-                  "claim_token = '', claimed_until = NULL, reason = '', updated_at = v.at "
-                  "FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, provider_id, at) "
-                  "WHERE m.id = v.id AND m.state = %s")
-_SENT_SQL = (f"UPDATE {_TABLE} SET state = %s, provider_message_id = %s, sent_at = %s, claim_token = '', "
-             "claimed_until = NULL, reason = '', updated_at = %s WHERE id = %s AND state = %s")
-# A lone ``sending -> sent`` need not wait for the disk (PostgreSQL ``synchronous_commit = off`` for
-# that transaction alone): if the database crashed and lost it, the row would stay ``sending`` and end
-# as ``unknown_outcome`` (never resent). ``scheduled -> sending`` stays durable: losing it could let a
-# delivered message be sent again.
-_RELAXED_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
-# A kept ``sent`` record waits through the limiter's pacing (a few ms between messages at full rate),
-# but is written before a longer wait, such as the pause after a 429.
-_SENT_KEPT_THROUGH_WAIT_SECONDS = 0.5
-
-
-def _db_time(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _several_statements() -> bool:
-    """Whether one round trip may carry several statements (PostgreSQL with client-side binding, Django's
-    default with psycopg 3); they then run as one implicit transaction."""
-    return connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get("server_side_binding")
-
-
-def _execute(statements: list[tuple[str, list[Any]]], *, returning: bool = False) -> Any:
-    """Run statements of this module in one round trip when the database allows it, else one by one;
-    returns how many rows the last one changed, or with ``returning`` the first column of its rows."""
-    with connection.cursor() as cursor:
-        if len(statements) > 1 and _several_statements():
-            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-            for _ in statements[1:]:
-                cursor.nextset()
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()] if returning else cursor.rowcount
-
-
-def _batch_sql(sql: str, ids: list[int]) -> tuple[str, list[Any]]:
-    """``sql`` with its ``{ids}`` clause for these rows, and that clause's parameters."""
-    if connection.vendor == "postgresql":
-        return sql.format(ids="id = ANY(%s)"), [ids]
-    return sql.format(ids=f"id IN ({', '.join(['%s'] * len(ids))})"), list(ids)
-
-
-class _SentRecords:
-    """The ``sending -> sent`` writes of the messages last sent, kept to go with the next statement.
-
-    The next batch's ``scheduled -> sending`` carries them in the same round trip (one durable
-    transaction on PostgreSQL), so a batch of sent messages costs one round trip; when the worker is
-    about to sleep instead (see ``due_before_sleeping``) and at the end of a run they are written alone
-    (``_record_sent``). Until then the rows say ``sending``: a worker killed in between leaves them to
-    end as ``unknown_outcome``, never resent, as one killed during the call.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[int, str, Any]] = []  # (row, provider's id, sent at)
-        self.statuses_expected = False  # a WhatsApp or Messenger record is kept (see due_before_sleeping)
-
-    def add(self, message: OutboundMessage, provider_id: str) -> datetime:
-        sent_at = timezone.now()
-        self.pending.append((message.pk, provider_id[:100], _db_time(sent_at)))
-        self.statuses_expected = self.statuses_expected or message.channel != Channel.TELEGRAM
-        return sent_at
-
-    def take(self) -> list[tuple[str, list[Any]]]:
-        """The statements that write the kept records (none when none is kept), and forget them."""
-        pending, self.pending, self.statuses_expected = self.pending, [], False
-        if not pending:
-            return []
-        if connection.vendor == "postgresql":
-            ids, provider_ids, times = (list(column) for column in zip(*pending, strict=True))
-            return [(_SENT_MANY_SQL, [State.SENT.value, ids, provider_ids, times, State.SENDING.value])]
-        return [(_SENT_SQL, [State.SENT.value, provider_id, at, at, pk, State.SENDING.value])
-                for pk, provider_id, at in pending]
-
-    def due_before_sleeping(self, wait: float) -> bool:
-        """Whether the kept records must be written before a sleep of ``wait`` seconds: before a long
-        one, and before any when one is WhatsApp's or Messenger's, whose statuses look the message up by
-        the provider's id (one that overtakes the record still finds it, see ``delivery``)."""
-        return bool(self.pending) and (wait > _SENT_KEPT_THROUGH_WAIT_SECONDS or self.statuses_expected)
-
-
-def _record_sent(sent: _SentRecords) -> None:
-    """Write the kept ``sending -> sent`` now, without waiting for the disk where the database allows it."""
-    statements = sent.take()
-    if statements and _several_statements():
-        statements = [(_RELAXED_PREFIX.rstrip("; "), []), *statements]
-    if statements:
-        _execute(statements)
+# --- sending one row, step by step (its SQL transitions: ``send_transitions``) -------------------------
 
 
 def _apply_verdict(message: OutboundMessage, token: str, verdict: _Verdict, stats: DispatchStats) -> None:
@@ -462,30 +350,8 @@ def _refresh_recipient(message: OutboundMessage) -> None:
         message.recipient = current
 
 
-def _start_sending(ids: list[int], token: str, sent: _SentRecords) -> set[int]:
-    """``scheduled -> sending`` of a batch of rows (durable, before any provider call), with the kept
-    sent records of the batch before; returns the rows that are still ours."""
-    started = _db_time(timezone.now())
-    sql, batch = _batch_sql(_START_SQL, ids)
-    start = [State.SENDING.value, started, started, *batch, State.SCHEDULED.value, token]
-    return set(_execute([*sent.take(), (sql, start)], returning=True))
-
-
-def _unstart(ids: list[int], token: str, *, due_at: datetime | None) -> int:
-    """Put rows started but never handed to the provider back in the pool, due at ``due_at``; with
-    ``due_at=None`` they stay claimed by ``token`` (back in its hand, to be checked again)."""
-    now = _db_time(timezone.now())
-    if due_at is None:
-        sql, batch = _batch_sql(_UNSTART_KEEP_SQL, ids)
-        params = [State.SCHEDULED.value, now, *batch, State.SENDING.value, token]
-    else:
-        sql, batch = _batch_sql(_UNSTART_SQL, ids)
-        params = [State.SCHEDULED.value, _db_time(due_at), now, *batch, State.SENDING.value, token]
-    return int(_execute([(sql, params)]))
-
-
 def _deliver(message: OutboundMessage, *, limiter: Any, stats: DispatchStats, deliver: Callable[..., str],
-             history: _SentHistory, sent: _SentRecords) -> float:
+             history: _SentHistory, sent: SentRecords) -> float:
     """Call the provider for a row in ``sending`` and record the outcome on it; returns how long the
     whole provider must now wait (its 429's ``retry_after``), else 0."""
     try:
@@ -512,7 +378,7 @@ def _record_failure(message: OutboundMessage, exc: Exception, *, limiter: Any, s
     """
     sending = OutboundMessage.objects.filter(pk=message.pk, state=State.SENDING)
     released: dict[str, Any] = {"claim_token": "", "claimed_until": None, "updated_at": timezone.now()}
-    attempts = message.attempts + 1  # the attempt ``_start_sending`` counted
+    attempts = message.attempts + 1  # the attempt ``start_sending`` counted
     if isinstance(exc, RateLimited):
         limiter.pause(message.channel, exc.retry_after)
         sending.update(state=State.SCHEDULED, due_at=timezone.now() + timedelta(seconds=exc.retry_after),
@@ -594,7 +460,7 @@ class _Hand:
         self.deadline = deadline
         self.deliver = deliver
         self.batch_size = batch_size
-        self.sent = _SentRecords()
+        self.sent = SentRecords()
         self.queues: dict[str, deque[_Held]] = {}
         self.busy_until: dict[str, float] = {}  # provider -> monotonic time it may be asked again
         self._free_claim_after = 0.0
@@ -612,7 +478,7 @@ class _Hand:
         if not ids:
             return False
         # The sends kept in memory are written before the new rows' caps read them from the table.
-        _record_sent(self.sent)
+        record_sent(self.sent)
         self.stats.claimed += len(ids)
         batch = _load_batch(ids)
         history = _SentHistory([m.contact_id for m in batch if m.contact_id], timezone.now())
@@ -657,7 +523,7 @@ class _Hand:
         waits = [until - now for channel, until in self.busy_until.items() if self.queues.get(channel)]
         wait = min(min(waits, default=0.0), self.deadline - now)
         if self.sent.due_before_sleeping(wait):
-            _record_sent(self.sent)
+            record_sent(self.sent)
         if wait > 0:
             time.sleep(wait)
 
@@ -748,7 +614,7 @@ class _Hand:
         checks grew older than ``CONSENT_FRESH_SECONDS`` while the ones before it went (a slow provider)
         goes back to the head of the hand to be checked again: a STOP meanwhile holds it back.
         """
-        started = _start_sending([held.message.pk for held in batch], self.token, self.sent)
+        started = start_sending([held.message.pk for held in batch], self.token, self.sent)
         waiting = deque(held for held in batch if held.message.pk in started)  # others were cancelled meanwhile
         provider_wait = 0.0
         first = True  # checked just now by ``_take_checked`` (again if its checks were older than allowed)
@@ -756,7 +622,7 @@ class _Hand:
             while waiting and not provider_wait:
                 held = waiting[0]
                 if not first and time.monotonic() - (held.checked_at or 0.0) > CONSENT_FRESH_SECONDS:
-                    _unstart([h.message.pk for h in waiting], self.token, due_at=None)
+                    unstart([h.message.pk for h in waiting], self.token, due_at=None)
                     for stale in waiting:
                         stale.checked_at = None
                     self.queues.setdefault(held.message.channel, deque()).extendleft(reversed(waiting))
@@ -768,7 +634,7 @@ class _Hand:
                                          history=held.history, sent=self.sent)
         finally:
             if waiting:  # a 429, or an error that interrupts the run
-                back = _unstart([held.message.pk for held in waiting], self.token,
+                back = unstart([held.message.pk for held in waiting], self.token,
                                 due_at=timezone.now() + timedelta(seconds=provider_wait))
                 self.stats.count("rescheduled", "paced" if provider_wait else "interrupted", back)
 
@@ -784,7 +650,7 @@ class _Hand:
 
     def close(self) -> None:
         """Write the kept sent record and give the rows still in hand back to the pool."""
-        _record_sent(self.sent)
+        record_sent(self.sent)
         left = [held.message.pk for queue in self.queues.values() for held in queue]
         self.queues.clear()
         if left:
@@ -818,7 +684,7 @@ def outbound_dispatch(*, max_seconds: float | None = None, batch_size: int | Non
                     continue
                 if stop_when_idle:
                     break
-                _record_sent(hand.sent)
+                record_sent(hand.sent)
                 time.sleep(idle_sleep)
             elif not hand.claim_for_free_providers():
                 hand.wait_for_a_provider()
